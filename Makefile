@@ -1,0 +1,22 @@
+# Tidemark: `make run` starts the server, `make test` runs every test. Both install what
+# is missing first (PostgreSQL 15, TimescaleDB).
+
+CARGO ?= cargo
+TEST_RUNNER := $(shell $(CARGO) nextest --version >/dev/null 2>&1 && echo "nextest run --no-fail-fast" || echo "test --no-fail-fast")
+
+.PHONY: run test deps build bench
+
+deps:
+	@scripts/install-deps.sh
+
+build: deps
+	$(CARGO) build --release --bin tidemark
+
+run: build
+	$(CARGO) run --release --bin tidemark -- serve
+
+test: deps
+	scripts/with-test-cluster.sh $(CARGO) $(TEST_RUNNER)
+
+bench: deps
+	scripts/with-test-cluster.sh $(CARGO) bench --bench ingest

@@ -1,0 +1,78 @@
+//! The one place where errors become HTTP status codes. 5xx bodies are opaque; the cause
+//! chain goes to the log.
+
+use axum::Json;
+use axum::extract::rejection::BytesRejection;
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use serde_json::json;
+
+use crate::parse::FrameError;
+use crate::store;
+
+/// Everything a handler can fail with.
+#[derive(Debug, thiserror::Error)]
+pub enum ApiError {
+    #[error("{0}")]
+    Unauthorized(&'static str),
+    #[error("{0}")]
+    Forbidden(String),
+    #[error("{0}")]
+    BadRequest(String),
+    #[error("request body exceeds the limit of {limit} bytes")]
+    PayloadTooLarge { limit: usize },
+    #[error(transparent)]
+    Frame(#[from] FrameError),
+    #[error("commit was not confirmed within {0} s; retry, with event.id set to stay idempotent")]
+    CommitTimeout(u64),
+    #[error(transparent)]
+    Store(#[from] store::Error),
+}
+
+impl ApiError {
+    /// Maps a body-buffering rejection: over the limit is 413, anything else 400.
+    pub(crate) fn from_body(rejection: BytesRejection, limit: usize) -> Self {
+        if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
+            ApiError::PayloadTooLarge { limit }
+        } else {
+            ApiError::BadRequest(format!("cannot read the request body: {rejection}"))
+        }
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let (status, code, retry_after) = match &self {
+            ApiError::Unauthorized(_) => (StatusCode::UNAUTHORIZED, "unauthorized", None),
+            ApiError::Forbidden(_) => (StatusCode::FORBIDDEN, "forbidden", None),
+            ApiError::BadRequest(_) => (StatusCode::BAD_REQUEST, "bad_request", None),
+            ApiError::Frame(_) => (StatusCode::BAD_REQUEST, "malformed_json", None),
+            ApiError::PayloadTooLarge { .. } => (StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large", None),
+            ApiError::CommitTimeout(_) => (StatusCode::SERVICE_UNAVAILABLE, "commit_timeout", Some("5")),
+            ApiError::Store(store::Error::InvalidInput(_)) => (StatusCode::BAD_REQUEST, "bad_request", None),
+            ApiError::Store(store::Error::Overloaded { .. }) => {
+                (StatusCode::SERVICE_UNAVAILABLE, "overloaded", Some("1"))
+            }
+            ApiError::Store(e) if e.is_transient() => (StatusCode::SERVICE_UNAVAILABLE, "unavailable", Some("5")),
+            ApiError::Store(_) => (StatusCode::INTERNAL_SERVER_ERROR, "internal", None),
+        };
+        let message = if status.is_server_error() && status != StatusCode::SERVICE_UNAVAILABLE {
+            tracing::error!(error = ?self, "request failed");
+            "internal error; see the server log".to_owned()
+        } else {
+            if status == StatusCode::SERVICE_UNAVAILABLE {
+                tracing::warn!(error = %self, "request refused: service unavailable");
+            }
+            self.to_string()
+        };
+        let mut response = (status, Json(json!({ "error": message, "code": code }))).into_response();
+        if let Some(secs) = retry_after {
+            response
+                .headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from_static(secs));
+        }
+        response
+    }
+}
+
+pub(crate) type ApiResult<T> = Result<T, ApiError>;

@@ -1,0 +1,103 @@
+//! The HTTP API (axum). The only module that knows about HTTP; handlers read as a few `?`
+//! steps over the store, and `error` maps every failure to a status code.
+
+mod auth;
+pub mod error;
+mod health;
+mod ingest;
+mod replay;
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use axum::Router;
+use axum::extract::{DefaultBodyLimit, MatchedPath, Request, State};
+use axum::middleware::{self, Next};
+use axum::response::Response;
+use axum::routing::{get, post};
+use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
+use tower_http::trace::TraceLayer;
+
+use crate::store::{Appender, Store};
+use crate::telemetry::{HttpLabels, Metrics};
+
+/// Limits a caller cannot exceed.
+#[derive(Debug, Clone)]
+pub struct Limits {
+    pub max_body_bytes: usize,
+    pub request_timeout: Duration,
+    pub replay_page_size: i64,
+}
+
+/// What every handler can reach.
+#[derive(Clone)]
+pub struct AppState {
+    pub store: Store,
+    pub appender: Appender,
+    pub metrics: Arc<Metrics>,
+    pub limits: Arc<Limits>,
+    tokens: Arc<auth::TokenCache>,
+}
+
+impl AppState {
+    pub fn new(store: Store, appender: Appender, metrics: Arc<Metrics>, limits: Limits) -> Self {
+        AppState {
+            store,
+            appender,
+            metrics,
+            limits: Arc::new(limits),
+            tokens: Arc::default(),
+        }
+    }
+}
+
+/// The whole API as a router, so tests can drive it without a socket.
+pub fn router(state: AppState) -> Router {
+    let max_body = state.limits.max_body_bytes;
+    Router::new()
+        .route("/api/v1/ingest", post(ingest::ingest))
+        .route("/api/v1/metrics", post(ingest::metrics))
+        .route("/api/v1/replay", get(replay::replay))
+        .route("/api/health", get(health::health))
+        .route("/metrics", get(health::prometheus))
+        .layer(DefaultBodyLimit::max(max_body))
+        .layer(middleware::from_fn_with_state(state.clone(), record_metrics))
+        .layer(TraceLayer::new_for_http().make_span_with(|req: &Request| {
+            let route = req
+                .extensions()
+                .get::<MatchedPath>()
+                .map_or("unmatched", MatchedPath::as_str);
+            let request_id = req
+                .headers()
+                .get("x-request-id")
+                .and_then(|v| v.to_str().ok())
+                .unwrap_or("");
+            tracing::info_span!("request", method = %req.method(), route, request_id, tenant = tracing::field::Empty)
+        }))
+        .layer(PropagateRequestIdLayer::x_request_id())
+        .layer(SetRequestIdLayer::x_request_id(MakeRequestUuid))
+        .with_state(state)
+}
+
+async fn record_metrics(State(state): State<AppState>, req: Request, next: Next) -> Response {
+    let started = Instant::now();
+    let method = req.method().to_string();
+    let route = req
+        .extensions()
+        .get::<MatchedPath>()
+        .map_or("unmatched", MatchedPath::as_str)
+        .to_owned();
+    let response = next.run(req).await;
+    let labels = HttpLabels {
+        method,
+        route,
+        status: response.status().as_u16(),
+    };
+    state.metrics.http_requests.get_or_create(&labels).inc();
+    state
+        .metrics
+        .http_seconds
+        .get_or_create(&labels)
+        .observe(started.elapsed().as_secs_f64());
+    response
+}

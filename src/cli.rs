@@ -1,0 +1,113 @@
+//! The command line: `serve`, `migrate`, `token create`, `verify`.
+
+use clap::{Parser, Subcommand};
+
+use crate::app::{self, Database};
+use crate::config::Settings;
+use crate::event::{Role, TenantId};
+use crate::store;
+
+#[derive(Debug, Parser)]
+#[command(name = "tidemark", version, about = "Event-sourced security analytics store")]
+pub struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Run the HTTP server (embedded PostgreSQL unless DATABASE_URL is set).
+    Serve,
+    /// Apply pending migrations and exit.
+    Migrate,
+    /// Manage API tokens.
+    Token {
+        #[command(subcommand)]
+        command: TokenCommand,
+    },
+    /// Walk the hash chain and name the first broken batch. Exits 1 if the chain is broken.
+    Verify,
+}
+
+#[derive(Debug, Subcommand)]
+enum TokenCommand {
+    /// Create a token for a tenant (the tenant is created if new) and print it.
+    Create {
+        #[arg(long)]
+        tenant: String,
+        #[arg(long, value_parser = parse_role)]
+        role: Role,
+        #[arg(long)]
+        label: Option<String>,
+    },
+}
+
+fn parse_role(s: &str) -> Result<Role, String> {
+    s.parse().map_err(|e: crate::event::UnknownRole| e.to_string())
+}
+
+/// Parses the command line and runs it; returns the process exit code.
+pub async fn run(cli: Cli, settings: Settings) -> anyhow::Result<i32> {
+    match cli.command {
+        Command::Serve => app::serve(settings).await.map(|()| 0),
+        Command::Migrate => with_store(
+            &settings,
+            |db| async move { store::migrate(&db).await.map_err(Into::into) },
+        )
+        .await
+        .map(|()| 0),
+        Command::Token {
+            command: TokenCommand::Create { tenant, role, label },
+        } => {
+            let tenant = TenantId::new(&tenant)?;
+            let token = with_store(&settings, |db| async move {
+                store::migrate(&db).await?;
+                Ok(store::create_token(&db, &tenant, role, label.as_deref()).await?)
+            })
+            .await?;
+            println!("{token}");
+            Ok(0)
+        }
+        Command::Verify => {
+            let report = with_store(&settings, |db| async move {
+                let report = store::verify_chain(&db, |r| {
+                    if r.batches_checked % 1000 == 0 {
+                        eprintln!("verified {} batches, {} events", r.batches_checked, r.events_checked);
+                    }
+                })
+                .await?;
+                Ok(report)
+            })
+            .await?;
+            println!("{}", serde_json::to_string_pretty(&report)?);
+            match &report.first_broken {
+                None => {
+                    eprintln!(
+                        "chain intact: {} batches, {} events",
+                        report.batches_checked, report.events_checked
+                    );
+                    Ok(0)
+                }
+                Some(b) => {
+                    eprintln!(
+                        "chain BROKEN at batch {} (positions {}..={}): {}",
+                        b.seq, b.first_position, b.last_position, b.reason
+                    );
+                    Ok(1)
+                }
+            }
+        }
+    }
+}
+
+/// Runs `f` against the configured database, stopping an embedded cluster it had to start.
+async fn with_store<T, F, Fut>(settings: &Settings, f: F) -> anyhow::Result<T>
+where
+    F: FnOnce(store::Store) -> Fut,
+    Fut: std::future::Future<Output = anyhow::Result<T>>,
+{
+    let db = Database::open(settings).await?;
+    let result = f(db.store.clone()).await;
+    db.close().await?;
+    result
+}

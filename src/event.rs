@@ -1,0 +1,237 @@
+//! The vocabulary of the event log: kinds, roles, tenants and the normalized event that the
+//! appender stores. No I/O lives here; every other module speaks these types.
+
+use std::fmt;
+use std::net::IpAddr;
+use std::str::FromStr;
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+/// What an event is, as `event.kind` names it on the wire.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum EventKind {
+    Log,
+    Alert,
+    Metric,
+    ThreatIntel,
+    NetworkTraffic,
+    Action,
+}
+
+impl EventKind {
+    /// Every kind, in the order the schema lists them.
+    pub const ALL: [EventKind; 6] = [
+        EventKind::Log,
+        EventKind::Alert,
+        EventKind::Metric,
+        EventKind::ThreatIntel,
+        EventKind::NetworkTraffic,
+        EventKind::Action,
+    ];
+
+    /// The wire and column spelling.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            EventKind::Log => "log",
+            EventKind::Alert => "alert",
+            EventKind::Metric => "metric",
+            EventKind::ThreatIntel => "threat_intel",
+            EventKind::NetworkTraffic => "network_traffic",
+            EventKind::Action => "action",
+        }
+    }
+}
+
+impl fmt::Display for EventKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// An `event.kind` value that is not one of the six kinds.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("unknown event kind {0:?}; expected one of log, alert, metric, threat_intel, network_traffic, action")]
+pub struct UnknownKind(pub String);
+
+impl FromStr for EventKind {
+    type Err = UnknownKind;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        EventKind::ALL
+            .into_iter()
+            .find(|k| k.as_str() == s)
+            .ok_or_else(|| UnknownKind(s.to_owned()))
+    }
+}
+
+/// What a token may do. Each token is scoped to exactly one tenant.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Role {
+    Admin,
+    Analyst,
+    Ingest,
+    Viewer,
+}
+
+impl Role {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Role::Admin => "admin",
+            Role::Analyst => "analyst",
+            Role::Ingest => "ingest",
+            Role::Viewer => "viewer",
+        }
+    }
+
+    /// May append events and metric samples.
+    pub fn can_ingest(self) -> bool {
+        matches!(self, Role::Admin | Role::Ingest)
+    }
+
+    /// May read the tenant's events (replay, hunts).
+    pub fn can_read(self) -> bool {
+        matches!(self, Role::Admin | Role::Analyst | Role::Viewer)
+    }
+
+    /// May read operator data (process metrics) and manage the tenant.
+    pub fn is_admin(self) -> bool {
+        matches!(self, Role::Admin)
+    }
+}
+
+/// A role name that is not admin, analyst, ingest or viewer.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("unknown role {0:?}; expected one of admin, analyst, ingest, viewer")]
+pub struct UnknownRole(pub String);
+
+impl FromStr for Role {
+    type Err = UnknownRole;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "admin" => Ok(Role::Admin),
+            "analyst" => Ok(Role::Analyst),
+            "ingest" => Ok(Role::Ingest),
+            "viewer" => Ok(Role::Viewer),
+            other => Err(UnknownRole(other.to_owned())),
+        }
+    }
+}
+
+impl fmt::Display for Role {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// A tenant identifier: 1–63 characters of `a-z 0-9 _ -`, starting with a letter or digit.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+pub struct TenantId(String);
+
+/// A tenant id that breaks the naming rule.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("invalid tenant id {0:?}: use 1-63 characters of a-z, 0-9, '_' or '-', starting with a letter or digit")]
+pub struct InvalidTenant(pub String);
+
+impl TenantId {
+    pub fn new(id: &str) -> Result<Self, InvalidTenant> {
+        let ok = !id.is_empty()
+            && id.len() <= 63
+            && id
+                .bytes()
+                .enumerate()
+                .all(|(i, b)| b.is_ascii_lowercase() || b.is_ascii_digit() || (i > 0 && (b == b'_' || b == b'-')));
+        if ok {
+            Ok(TenantId(id.to_owned()))
+        } else {
+            Err(InvalidTenant(id.to_owned()))
+        }
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Display for TenantId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// A normalized event on its way into the log: ECS fields with a column of their own, the
+/// rest in `fields` (dotted keys), and the original bytes. Position and `recorded_at` are
+/// assigned by the appender.
+#[derive(Debug, Clone, PartialEq)]
+pub struct NewEvent {
+    pub event_time: Option<DateTime<Utc>>,
+    pub kind: EventKind,
+    pub source: String,
+    pub event_id: Option<String>,
+    pub severity: Option<i16>,
+    pub host_name: Option<String>,
+    pub source_ip: Option<IpAddr>,
+    pub source_port: Option<i32>,
+    pub destination_ip: Option<IpAddr>,
+    pub destination_port: Option<i32>,
+    pub user_name: Option<String>,
+    pub process_name: Option<String>,
+    pub event_action: Option<String>,
+    pub event_outcome: Option<String>,
+    pub message: Option<String>,
+    /// Every other field, keyed by its dotted ECS name.
+    pub fields: serde_json::Map<String, serde_json::Value>,
+    pub raw: Vec<u8>,
+}
+
+/// A record that could not become an event: kept with its bytes in the dead-letter table.
+#[derive(Debug, Clone, PartialEq)]
+pub struct DeadLetter {
+    /// Index of the record in its request.
+    pub index: usize,
+    pub source: String,
+    pub reason: String,
+    pub raw: Vec<u8>,
+}
+
+/// One metric sample for the narrow `metrics` hypertable.
+#[derive(Debug, Clone, PartialEq)]
+pub struct MetricSample {
+    pub name: String,
+    pub value: f64,
+    pub time: DateTime<Utc>,
+    pub labels: serde_json::Map<String, serde_json::Value>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn kinds_round_trip_through_their_wire_names() {
+        for kind in EventKind::ALL {
+            assert_eq!(kind.as_str().parse::<EventKind>(), Ok(kind));
+        }
+        assert!("Alert".parse::<EventKind>().is_err());
+    }
+
+    #[test]
+    fn tenant_ids_follow_the_naming_rule() {
+        assert!(TenantId::new("acme-soc_1").is_ok());
+        assert!(TenantId::new("").is_err());
+        assert!(TenantId::new("-acme").is_err());
+        assert!(TenantId::new("Acme").is_err());
+        assert!(TenantId::new(&"a".repeat(64)).is_err());
+    }
+
+    #[test]
+    fn roles_grant_what_their_names_say() {
+        assert!(Role::Ingest.can_ingest() && !Role::Ingest.can_read());
+        assert!(Role::Viewer.can_read() && !Role::Viewer.can_ingest());
+        assert!(Role::Admin.can_ingest() && Role::Admin.can_read() && Role::Admin.is_admin());
+        assert!(!Role::Analyst.is_admin());
+    }
+}

@@ -1,0 +1,26 @@
+//! Tidemark: an event-sourced security analytics store on TimescaleDB.
+//!
+//! # Layout
+//!
+//! Follow one event from a socket to a replay:
+//!
+//! 1. [`api`] receives `POST /api/v1/ingest`, authenticates the bearer token and buffers the body.
+//! 2. [`parse`] frames the body into records (JSON array or NDJSON) and normalizes each ECS
+//!    object into an [`event::NewEvent`]; records that cannot be normalized become dead letters.
+//! 3. [`store`]'s appender batches concurrent requests into one transaction: it locks
+//!    `log_head`, assigns dense positions, writes rows with binary `COPY`, extends the hash
+//!    chain in `log_batches`, and commits. Only then does the API answer 2xx.
+//! 4. `GET /api/v1/replay` reads the log back in position order, page by page, as NDJSON;
+//!    `tidemark verify` recomputes the hash chain from the stored rows.
+//!
+//! [`app`] wires these together (embedded or external PostgreSQL, graceful shutdown);
+//! [`config`] and [`telemetry`] hold settings, logs and metrics.
+
+pub mod api;
+pub mod app;
+pub mod cli;
+pub mod config;
+pub mod event;
+pub mod parse;
+pub mod store;
+pub mod telemetry;

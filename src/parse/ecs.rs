@@ -1,0 +1,268 @@
+//! Normalization of one ECS-style JSON object (nested or dotted names) into a [`NewEvent`].
+//! Fields with a column of their own are lifted out; every other field stays, under its
+//! dotted name, in `fields`.
+
+use std::net::IpAddr;
+
+use chrono::{DateTime, TimeZone, Utc};
+use serde_json::{Map, Value};
+
+use crate::event::{EventKind, NewEvent};
+
+/// Why a record could not be normalized; each names the field at fault.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum NormalizeError {
+    #[error("record is not a JSON object")]
+    NotAnObject,
+    #[error("field `{0}` is given twice (once nested, once dotted)")]
+    Duplicate(String),
+    #[error("field `{field}`: {reason}")]
+    Invalid { field: &'static str, reason: String },
+    #[error("field `{0}` contains a NUL character, which cannot be stored")]
+    Nul(String),
+}
+
+const MAX_EVENT_ID_LEN: usize = 256;
+
+/// Normalizes `value`. `raw` is kept as the event's original bytes; `default_source` names the
+/// producer when the event carries no `event.dataset`.
+pub fn normalize(value: Value, raw: &[u8], default_source: &str) -> Result<NewEvent, NormalizeError> {
+    let Value::Object(object) = value else {
+        return Err(NormalizeError::NotAnObject);
+    };
+    let mut flat = Map::new();
+    flatten(String::new(), object, &mut flat)?;
+
+    let event_time = take(&mut flat, "@timestamp").map(parse_timestamp).transpose()?;
+    let kind = match take_string(&mut flat, "event.kind")? {
+        Some(k) => k
+            .parse()
+            .map_err(|e: crate::event::UnknownKind| invalid("event.kind", e.to_string()))?,
+        None => EventKind::Log,
+    };
+    let event_id = take_string(&mut flat, "event.id")?;
+    if let Some(id) = &event_id {
+        if id.is_empty() || id.len() > MAX_EVENT_ID_LEN {
+            return Err(invalid(
+                "event.id",
+                format!("must be 1 to {MAX_EVENT_ID_LEN} bytes long"),
+            ));
+        }
+    }
+    let severity = take(&mut flat, "event.severity").map(parse_severity).transpose()?;
+    let source = take_string(&mut flat, "event.dataset")?.unwrap_or_else(|| default_source.to_owned());
+
+    Ok(NewEvent {
+        event_time,
+        kind,
+        source,
+        event_id,
+        severity,
+        host_name: take_string(&mut flat, "host.name")?,
+        source_ip: take_ip(&mut flat, "source.ip")?,
+        source_port: take_port(&mut flat, "source.port")?,
+        destination_ip: take_ip(&mut flat, "destination.ip")?,
+        destination_port: take_port(&mut flat, "destination.port")?,
+        user_name: take_string(&mut flat, "user.name")?,
+        process_name: take_string(&mut flat, "process.name")?,
+        event_action: take_string(&mut flat, "event.action")?,
+        event_outcome: take_string(&mut flat, "event.outcome")?,
+        message: take_string(&mut flat, "message")?,
+        fields: flat,
+        raw: raw.to_vec(),
+    })
+}
+
+/// Flattens nested objects into dotted keys; arrays and scalars are leaves.
+fn flatten(prefix: String, object: Map<String, Value>, out: &mut Map<String, Value>) -> Result<(), NormalizeError> {
+    for (key, value) in object {
+        let name = if prefix.is_empty() {
+            key
+        } else {
+            format!("{prefix}.{key}")
+        };
+        if name.contains('\0') {
+            return Err(NormalizeError::Nul(name.replace('\0', "\\0")));
+        }
+        match value {
+            Value::Object(inner) if !inner.is_empty() => flatten(name, inner, out)?,
+            leaf => {
+                if contains_nul(&leaf) {
+                    return Err(NormalizeError::Nul(name));
+                }
+                if out.insert(name.clone(), leaf).is_some() {
+                    return Err(NormalizeError::Duplicate(name));
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
+fn contains_nul(value: &Value) -> bool {
+    match value {
+        Value::String(s) => s.contains('\0'),
+        Value::Array(items) => items.iter().any(contains_nul),
+        Value::Object(map) => map.iter().any(|(k, v)| k.contains('\0') || contains_nul(v)),
+        _ => false,
+    }
+}
+
+fn invalid(field: &'static str, reason: impl Into<String>) -> NormalizeError {
+    NormalizeError::Invalid {
+        field,
+        reason: reason.into(),
+    }
+}
+
+fn take(flat: &mut Map<String, Value>, field: &'static str) -> Option<(Value, &'static str)> {
+    flat.remove(field).filter(|v| !v.is_null()).map(|v| (v, field))
+}
+
+fn take_string(flat: &mut Map<String, Value>, field: &'static str) -> Result<Option<String>, NormalizeError> {
+    match take(flat, field) {
+        None => Ok(None),
+        Some((Value::String(s), _)) => Ok(Some(s)),
+        Some((Value::Number(n), _)) => Ok(Some(n.to_string())),
+        Some((Value::Bool(b), _)) => Ok(Some(b.to_string())),
+        Some(_) => Err(invalid(field, "expected a string")),
+    }
+}
+
+fn take_ip(flat: &mut Map<String, Value>, field: &'static str) -> Result<Option<IpAddr>, NormalizeError> {
+    match take_string(flat, field)? {
+        None => Ok(None),
+        Some(s) => s
+            .parse()
+            .map(Some)
+            .map_err(|_| invalid(field, format!("{s:?} is not an IPv4 or IPv6 address"))),
+    }
+}
+
+fn take_port(flat: &mut Map<String, Value>, field: &'static str) -> Result<Option<i32>, NormalizeError> {
+    let port = match take(flat, field) {
+        None => return Ok(None),
+        Some((Value::Number(n), _)) => n.as_u64(),
+        Some((Value::String(s), _)) => s.trim().parse::<u64>().ok(),
+        Some(_) => None,
+    };
+    match port {
+        Some(p) if p <= 65535 => Ok(Some(p as i32)),
+        _ => Err(invalid(field, "expected a port number from 0 to 65535")),
+    }
+}
+
+fn parse_severity((value, field): (Value, &'static str)) -> Result<i16, NormalizeError> {
+    let n = match &value {
+        Value::Number(n) => n.as_f64(),
+        Value::String(s) => s.trim().parse::<f64>().ok(),
+        _ => None,
+    };
+    match n {
+        Some(n) if (0.0..=10.0).contains(&n) => Ok(n.round() as i16),
+        _ => Err(invalid(field, format!("expected a number from 0 to 10, got {value}"))),
+    }
+}
+
+/// RFC 3339 text, or a number of milliseconds since the epoch. Truncated to microseconds,
+/// the precision the database keeps, so the hash chain sees what is stored.
+fn parse_timestamp((value, field): (Value, &'static str)) -> Result<DateTime<Utc>, NormalizeError> {
+    let time = match &value {
+        Value::String(s) => DateTime::parse_from_rfc3339(s)
+            .map(|t| t.with_timezone(&Utc))
+            .map_err(|e| invalid(field, format!("{s:?} is not an RFC 3339 timestamp: {e}")))?,
+        Value::Number(n) => n
+            .as_i64()
+            .and_then(|ms| Utc.timestamp_millis_opt(ms).single())
+            .ok_or_else(|| invalid(field, format!("{n} is not a millisecond epoch timestamp")))?,
+        _ => return Err(invalid(field, "expected an RFC 3339 string or epoch milliseconds")),
+    };
+    Ok(truncate_to_micros(time))
+}
+
+/// Drops sub-microsecond digits.
+pub(crate) fn truncate_to_micros(t: DateTime<Utc>) -> DateTime<Utc> {
+    Utc.timestamp_micros(t.timestamp_micros()).single().unwrap_or(t)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn nested_and_dotted_names_land_in_the_same_columns() {
+        let nested = json!({"source": {"ip": "10.0.0.1", "port": 22}, "user": {"name": "root"}});
+        let dotted = json!({"source.ip": "10.0.0.1", "source.port": "22", "user.name": "root"});
+        let a = normalize(nested, b"a", "http").unwrap();
+        let b = normalize(dotted, b"b", "http").unwrap();
+        assert_eq!(a.source_ip, Some("10.0.0.1".parse().unwrap()));
+        assert_eq!(
+            (a.source_ip, a.source_port, &a.user_name),
+            (b.source_ip, b.source_port, &b.user_name)
+        );
+        assert!(a.fields.is_empty());
+    }
+
+    #[test]
+    fn fields_without_a_column_are_kept_under_their_dotted_names() {
+        let e = normalize(
+            json!({"http": {"request": {"method": "GET"}}, "tags": ["a"]}),
+            b"{}",
+            "x",
+        )
+        .unwrap();
+        assert_eq!(e.fields["http.request.method"], "GET");
+        assert_eq!(e.fields["tags"], json!(["a"]));
+        assert_eq!(e.kind, EventKind::Log);
+        assert_eq!(e.source, "x");
+    }
+
+    #[test]
+    fn timestamp_kind_severity_and_dataset_are_read() {
+        let e = normalize(
+            json!({"@timestamp": "2026-11-20T10:00:00.1234567Z", "event": {"kind": "alert", "severity": 7, "dataset": "sshd", "id": "e-1"}}),
+            b"{}",
+            "http",
+        )
+        .unwrap();
+        assert_eq!(e.event_time.unwrap().to_rfc3339(), "2026-11-20T10:00:00.123456+00:00");
+        assert_eq!(
+            (e.kind, e.severity, e.source.as_str(), e.event_id.as_deref()),
+            (EventKind::Alert, Some(7), "sshd", Some("e-1"))
+        );
+        let ms = normalize(json!({"@timestamp": 1_700_000_000_000_i64}), b"{}", "h").unwrap();
+        assert_eq!(ms.event_time.unwrap().timestamp(), 1_700_000_000);
+    }
+
+    #[test]
+    fn bad_values_name_their_field() {
+        let cases = [
+            (json!({"source": {"ip": "999.1.1.1"}}), "source.ip"),
+            (json!({"destination.port": 70000}), "destination.port"),
+            (json!({"event.kind": "weird"}), "event.kind"),
+            (json!({"event.severity": 11}), "event.severity"),
+            (json!({"@timestamp": "yesterday"}), "@timestamp"),
+        ];
+        for (value, field) in cases {
+            let err = normalize(value, b"", "h").unwrap_err();
+            assert!(err.to_string().contains(field), "{err} should name {field}");
+        }
+    }
+
+    #[test]
+    fn duplicates_nul_and_non_objects_are_refused() {
+        assert_eq!(
+            normalize(json!({"user.name": "a", "user": {"name": "b"}}), b"", "h").unwrap_err(),
+            NormalizeError::Duplicate("user.name".into())
+        );
+        assert_eq!(
+            normalize(json!({"message": "a\u{0}b"}), b"", "h").unwrap_err(),
+            NormalizeError::Nul("message".into())
+        );
+        assert_eq!(
+            normalize(json!([1]), b"", "h").unwrap_err(),
+            NormalizeError::NotAnObject
+        );
+    }
+}
