@@ -11,12 +11,19 @@ use tidemark::event::Role;
 async fn ingest_reports_positions_and_rejects_bad_records_into_the_dead_letter_table() {
     let app = TestApp::spawn().await;
     let token = app.db.token("acme", Role::Ingest).await;
-    let body = format!("{}\n{{\"source\":{{\"ip\":\"300.1.1.1\"}}}}\n[1,2]\n{}\n", ssh_event(1, None), ssh_event(2, None));
+    let body = format!(
+        "{}\n{{\"source\":{{\"ip\":\"300.1.1.1\"}}}}\n[1,2]\n{}\n",
+        ssh_event(1, None),
+        ssh_event(2, None)
+    );
     let resp = app.ingest(&token, body).await;
     assert_eq!(resp.status(), 200);
     let json: serde_json::Value = resp.json().await.unwrap();
     assert_eq!(json["accepted"], 2);
-    assert_eq!((json["first_position"].as_i64(), json["last_position"].as_i64()), (Some(1), Some(2)));
+    assert_eq!(
+        (json["first_position"].as_i64(), json["last_position"].as_i64()),
+        (Some(1), Some(2))
+    );
     let rejected = json["rejected"].as_array().unwrap();
     assert_eq!(rejected.len(), 2);
     assert_eq!(rejected[0]["index"], 1);
@@ -25,7 +32,10 @@ async fn ingest_reports_positions_and_rejects_bad_records_into_the_dead_letter_t
 
     let client = app.db.client().await;
     let rows = client
-        .query("SELECT tenant_id, record_index, reason, raw FROM dead_letters ORDER BY record_index", &[])
+        .query(
+            "SELECT tenant_id, record_index, reason, raw FROM dead_letters ORDER BY record_index",
+            &[],
+        )
         .await
         .unwrap();
     assert_eq!(rows.len(), 2);
@@ -33,8 +43,16 @@ async fn ingest_reports_positions_and_rejects_bad_records_into_the_dead_letter_t
     assert_eq!(rows[0].get::<_, i32>(1), 1);
     assert_eq!(rows[0].get::<_, Vec<u8>>(3), b"{\"source\":{\"ip\":\"300.1.1.1\"}}");
     assert_eq!(rows[1].get::<_, Vec<u8>>(3), b"[1,2]");
-    let raw: Vec<u8> = client.query_one("SELECT raw FROM events WHERE position = 2", &[]).await.unwrap().get(0);
-    assert_eq!(raw, ssh_event(2, None).into_bytes(), "raw keeps the record's exact bytes");
+    let raw: Vec<u8> = client
+        .query_one("SELECT raw FROM events WHERE position = 2", &[])
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(
+        raw,
+        ssh_event(2, None).into_bytes(),
+        "raw keeps the record's exact bytes"
+    );
 }
 
 #[tokio::test]
@@ -54,17 +72,35 @@ async fn a_retry_with_the_same_event_ids_stores_nothing_twice() {
     let body: String = (0..50).map(|i| ssh_event(i, Some(&format!("id-{i}"))) + "\n").collect();
     let first: serde_json::Value = app.ingest(&token, body.clone()).await.json().await.unwrap();
     let second: serde_json::Value = app.ingest(&token, body).await.json().await.unwrap();
-    assert_eq!((first["accepted"].as_u64(), first["duplicates"].as_u64()), (Some(50), Some(0)));
-    assert_eq!((second["accepted"].as_u64(), second["duplicates"].as_u64()), (Some(50), Some(50)));
+    assert_eq!(
+        (first["accepted"].as_u64(), first["duplicates"].as_u64()),
+        (Some(50), Some(0))
+    );
+    assert_eq!(
+        (second["accepted"].as_u64(), second["duplicates"].as_u64()),
+        (Some(50), Some(50))
+    );
     assert!(second["first_position"].is_null());
     let client = app.db.client().await;
-    let count: i64 = client.query_one("SELECT count(*) FROM events", &[]).await.unwrap().get(0);
+    let count: i64 = client
+        .query_one("SELECT count(*) FROM events", &[])
+        .await
+        .unwrap()
+        .get(0);
     assert_eq!(count, 50);
 
     // The same id under another tenant is a different event.
     let other = app.db.token("globex", Role::Ingest).await;
-    let json: serde_json::Value = app.ingest(&other, ssh_event(0, Some("id-0"))).await.json().await.unwrap();
-    assert_eq!((json["duplicates"].as_u64(), json["first_position"].as_i64()), (Some(0), Some(51)));
+    let json: serde_json::Value = app
+        .ingest(&other, ssh_event(0, Some("id-0")))
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(
+        (json["duplicates"].as_u64(), json["first_position"].as_i64()),
+        (Some(0), Some(51))
+    );
 }
 
 #[tokio::test]
@@ -77,13 +113,23 @@ async fn malformed_json_gets_400_naming_line_and_offset_and_stores_nothing() {
     let json: serde_json::Value = resp.json().await.unwrap();
     let error = json["error"].as_str().unwrap();
     assert!(error.contains("line 2") && error.contains("byte offset"), "{error}");
-    let count: i64 = app.db.client().await.query_one("SELECT count(*) FROM events", &[]).await.unwrap().get(0);
+    let count: i64 = app
+        .db
+        .client()
+        .await
+        .query_one("SELECT count(*) FROM events", &[])
+        .await
+        .unwrap()
+        .get(0);
     assert_eq!(count, 0, "nothing of a malformed request is stored");
 }
 
 #[tokio::test]
 async fn an_oversize_body_gets_413() {
-    let settings = Settings { max_body_bytes: 4096, ..Settings::default() };
+    let settings = Settings {
+        max_body_bytes: 4096,
+        ..Settings::default()
+    };
     let app = TestApp::spawn_with(settings).await;
     let token = app.db.token("acme", Role::Ingest).await;
     let body: String = (0..100).map(|i| ssh_event(i, None) + "\n").collect();
@@ -97,16 +143,39 @@ async fn an_oversize_body_gets_413() {
 async fn missing_or_invalid_tokens_get_401_and_a_viewer_cannot_ingest() {
     let app = TestApp::spawn().await;
     let viewer = app.db.token("acme", Role::Viewer).await;
-    let no_token = app.http.post(app.url("/api/v1/ingest")).body(ssh_event(1, None)).send().await.unwrap();
+    let no_token = app
+        .http
+        .post(app.url("/api/v1/ingest"))
+        .body(ssh_event(1, None))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(no_token.status(), 401);
-    let bad = app.ingest("tmk_0000000000000000000000000000000000000000000000000000000000000000", ssh_event(1, None)).await;
+    let bad = app
+        .ingest(
+            "tmk_0000000000000000000000000000000000000000000000000000000000000000",
+            ssh_event(1, None),
+        )
+        .await;
     assert_eq!(bad.status(), 401);
-    let garbage = app.http.get(app.url("/api/v1/replay")).header("authorization", "Basic abc").send().await.unwrap();
+    let garbage = app
+        .http
+        .get(app.url("/api/v1/replay"))
+        .header("authorization", "Basic abc")
+        .send()
+        .await
+        .unwrap();
     assert_eq!(garbage.status(), 401);
     let forbidden = app.ingest(&viewer, ssh_event(1, None)).await;
     assert_eq!(forbidden.status(), 403);
     let ingest_only = app.db.token("acme", Role::Ingest).await;
-    let replay = app.http.get(app.url("/api/v1/replay")).bearer_auth(&ingest_only).send().await.unwrap();
+    let replay = app
+        .http
+        .get(app.url("/api/v1/replay"))
+        .bearer_auth(&ingest_only)
+        .send()
+        .await
+        .unwrap();
     assert_eq!(replay.status(), 403, "an ingest token cannot read");
     let health = app.http.get(app.url("/api/health")).send().await.unwrap();
     assert_eq!(health.status(), 200, "health needs no token");
@@ -144,25 +213,48 @@ async fn replay_filters_by_kind_source_position_and_time() {
     .join("\n");
     assert_eq!(app.ingest(&token, body).await.status(), 200);
     let messages = |events: Vec<serde_json::Value>| -> Vec<String> {
-        events.iter().map(|e| e["message"].as_str().unwrap().to_owned()).collect()
+        events
+            .iter()
+            .map(|e| e["message"].as_str().unwrap().to_owned())
+            .collect()
     };
     assert_eq!(messages(app.replay(&token, "").await), ["a", "b", "c", "d"]);
     assert_eq!(messages(app.replay(&token, "kind=alert").await), ["b"]);
     assert_eq!(messages(app.replay(&token, "source=sshd,sudo").await), ["a", "c"]);
     assert_eq!(messages(app.replay(&token, "source=http").await), ["d"]);
-    assert_eq!(messages(app.replay(&token, "from_position=2&to_position=3").await), ["b", "c"]);
-    assert_eq!(messages(app.replay(&token, "from=2026-11-02T00:00:00Z&to=2026-11-03T00:00:00Z").await), ["b"]);
+    assert_eq!(
+        messages(app.replay(&token, "from_position=2&to_position=3").await),
+        ["b", "c"]
+    );
+    assert_eq!(
+        messages(
+            app.replay(&token, "from=2026-11-02T00:00:00Z&to=2026-11-03T00:00:00Z")
+                .await
+        ),
+        ["b"]
+    );
     assert_eq!(messages(app.replay(&token, "limit=2").await), ["a", "b"]);
-    let all_recorded = app.replay(&token, "time_field=recorded_at&from=2020-01-01T00:00:00Z").await;
+    let all_recorded = app
+        .replay(&token, "time_field=recorded_at&from=2020-01-01T00:00:00Z")
+        .await;
     assert_eq!(all_recorded.len(), 4);
-    let bad = app.http.get(app.url("/api/v1/replay?kind=weird")).bearer_auth(&token).send().await.unwrap();
+    let bad = app
+        .http
+        .get(app.url("/api/v1/replay?kind=weird"))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap();
     assert_eq!(bad.status(), 400);
     assert!(bad.text().await.unwrap().contains("kind"));
 }
 
 #[tokio::test]
 async fn replay_streams_many_pages_in_position_order() {
-    let settings = Settings { replay_page_size: 7, ..Settings::default() };
+    let settings = Settings {
+        replay_page_size: 7,
+        ..Settings::default()
+    };
     let app = TestApp::spawn_with(settings).await;
     let token = app.db.token("acme", Role::Admin).await;
     for chunk in 0..5 {
@@ -170,7 +262,10 @@ async fn replay_streams_many_pages_in_position_order() {
         assert_eq!(app.ingest(&token, body).await.status(), 200);
     }
     let events = app.replay(&token, "").await;
-    let positions: Vec<i64> = events.iter().map(|e| e["tidemark"]["position"].as_i64().unwrap()).collect();
+    let positions: Vec<i64> = events
+        .iter()
+        .map(|e| e["tidemark"]["position"].as_i64().unwrap())
+        .collect();
     assert_eq!(positions, (1..=100).collect::<Vec<_>>());
 }
 
@@ -197,9 +292,18 @@ async fn metric_samples_are_stored_and_bad_ones_name_their_index() {
         .unwrap();
     assert_eq!(bad.status(), 400);
     assert!(bad.text().await.unwrap().contains("sample 1"));
-    let rows = app.db.client().await.query("SELECT name, value, labels->>'host' FROM metrics ORDER BY name", &[]).await.unwrap();
+    let rows = app
+        .db
+        .client()
+        .await
+        .query("SELECT name, value, labels->>'host' FROM metrics ORDER BY name", &[])
+        .await
+        .unwrap();
     assert_eq!(rows.len(), 2, "the refused request stored nothing");
-    assert_eq!((rows[0].get::<_, String>(0), rows[0].get::<_, f64>(1)), ("cpu.load".into(), 0.5));
+    assert_eq!(
+        (rows[0].get::<_, String>(0), rows[0].get::<_, f64>(1)),
+        ("cpu.load".into(), 0.5)
+    );
     assert_eq!(rows[0].get::<_, Option<String>>(2).as_deref(), Some("a"));
 }
 
@@ -209,18 +313,38 @@ async fn health_and_prometheus_metrics_report_the_appender() {
     let admin = app.db.token("acme", Role::Admin).await;
     let analyst = app.db.token("acme", Role::Analyst).await;
     assert_eq!(app.ingest(&admin, ssh_event(1, None)).await.status(), 200);
-    let health: serde_json::Value = app.http.get(app.url("/api/health")).send().await.unwrap().json().await.unwrap();
+    let health: serde_json::Value = app
+        .http
+        .get(app.url("/api/health"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
     assert_eq!(health["status"], "ok");
     assert_eq!(health["migrations"]["current"], true);
     assert_eq!(health["appender"]["connected"], true);
     assert!(health["appender"]["last_commit_age_ms"].as_i64().unwrap() >= 0);
 
-    let metrics = app.http.get(app.url("/metrics")).bearer_auth(&admin).send().await.unwrap();
+    let metrics = app
+        .http
+        .get(app.url("/metrics"))
+        .bearer_auth(&admin)
+        .send()
+        .await
+        .unwrap();
     assert_eq!(metrics.status(), 200);
     let text = metrics.text().await.unwrap();
     assert!(text.contains("tidemark_events_appended_total 1"), "{text}");
     assert!(text.contains(r#"route="/api/v1/ingest",status="200""#), "{text}");
-    let denied = app.http.get(app.url("/metrics")).bearer_auth(&analyst).send().await.unwrap();
+    let denied = app
+        .http
+        .get(app.url("/metrics"))
+        .bearer_auth(&analyst)
+        .send()
+        .await
+        .unwrap();
     assert_eq!(denied.status(), 403);
 }
 
@@ -230,6 +354,12 @@ async fn responses_carry_a_request_id() {
     let resp = app.http.get(app.url("/api/health")).send().await.unwrap();
     let id = resp.headers().get("x-request-id").expect("x-request-id header");
     assert_eq!(id.to_str().unwrap().len(), 36);
-    let echoed = app.http.get(app.url("/api/health")).header("x-request-id", "abc-123").send().await.unwrap();
+    let echoed = app
+        .http
+        .get(app.url("/api/health"))
+        .header("x-request-id", "abc-123")
+        .send()
+        .await
+        .unwrap();
     assert_eq!(echoed.headers()["x-request-id"], "abc-123");
 }

@@ -24,12 +24,23 @@ async fn concurrent_ingest_gives_positions_one_to_n_and_stores_each_acknowledged
             let mut acked = Vec::new();
             for b in 0..batches {
                 let ids: Vec<String> = (0..per_batch).map(|i| format!("c{c}-b{b}-{i}")).collect();
-                let body: String = ids.iter().enumerate().map(|(i, id)| ssh_event(i, Some(id)) + "\n").collect();
+                let body: String = ids
+                    .iter()
+                    .enumerate()
+                    .map(|(i, id)| ssh_event(i, Some(id)) + "\n")
+                    .collect();
                 let resp = app.ingest(&token, body).await;
                 assert_eq!(resp.status(), 200);
                 let json: serde_json::Value = resp.json().await.unwrap();
-                let (first, last) = (json["first_position"].as_i64().unwrap(), json["last_position"].as_i64().unwrap());
-                assert_eq!(last - first + 1, per_batch as i64, "one request's events are contiguous");
+                let (first, last) = (
+                    json["first_position"].as_i64().unwrap(),
+                    json["last_position"].as_i64().unwrap(),
+                );
+                assert_eq!(
+                    last - first + 1,
+                    per_batch as i64,
+                    "one request's events are contiguous"
+                );
                 acked.extend(ids);
             }
             acked
@@ -43,10 +54,29 @@ async fn concurrent_ingest_gives_positions_one_to_n_and_stores_each_acknowledged
     assert_eq!(acked.len() as i64, n);
 
     let client = app.db.client().await;
-    let row = client.query_one("SELECT min(position), max(position), count(*), count(DISTINCT position) FROM events", &[]).await.unwrap();
-    assert_eq!((row.get::<_, i64>(0), row.get::<_, i64>(1), row.get::<_, i64>(2), row.get::<_, i64>(3)), (1, n, n, n));
-    let stored: HashSet<String> =
-        client.query("SELECT event_id FROM events", &[]).await.unwrap().iter().map(|r| r.get(0)).collect();
+    let row = client
+        .query_one(
+            "SELECT min(position), max(position), count(*), count(DISTINCT position) FROM events",
+            &[],
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        (
+            row.get::<_, i64>(0),
+            row.get::<_, i64>(1),
+            row.get::<_, i64>(2),
+            row.get::<_, i64>(3)
+        ),
+        (1, n, n, n)
+    );
+    let stored: HashSet<String> = client
+        .query("SELECT event_id FROM events", &[])
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| r.get(0))
+        .collect();
     assert_eq!(stored, acked);
     let backwards: i64 = client
         .query_one(
@@ -59,7 +89,10 @@ async fn concurrent_ingest_gives_positions_one_to_n_and_stores_each_acknowledged
     assert_eq!(backwards, 0, "recorded_at never decreases as position grows");
 
     let replayed = app.replay(&token, "").await;
-    let positions: Vec<i64> = replayed.iter().map(|e| e["tidemark"]["position"].as_i64().unwrap()).collect();
+    let positions: Vec<i64> = replayed
+        .iter()
+        .map(|e| e["tidemark"]["position"].as_i64().unwrap())
+        .collect();
     assert_eq!(positions, (1..=n).collect::<Vec<_>>());
     let report = verify_chain(&app.db.store, |_| {}).await.unwrap();
     assert!(report.is_intact(), "{report:?}");
@@ -91,7 +124,10 @@ async fn a_reader_tailing_by_position_never_skips_an_event_while_writers_run() {
             loop {
                 let finished = done.load(Ordering::SeqCst);
                 let rows = client
-                    .query("SELECT position FROM events WHERE position > $1 ORDER BY position LIMIT 50", &[&cursor])
+                    .query(
+                        "SELECT position FROM events WHERE position > $1 ORDER BY position LIMIT 50",
+                        &[&cursor],
+                    )
                     .await
                     .unwrap();
                 for row in &rows {
@@ -112,7 +148,14 @@ async fn a_reader_tailing_by_position_never_skips_an_event_while_writers_run() {
     }
     done.store(true, Ordering::SeqCst);
     let seen = reader.await.unwrap();
-    let total: i64 = app.db.client().await.query_one("SELECT count(*) FROM events", &[]).await.unwrap().get(0);
+    let total: i64 = app
+        .db
+        .client()
+        .await
+        .query_one("SELECT count(*) FROM events", &[])
+        .await
+        .unwrap()
+        .get(0);
     assert_eq!(seen.len() as i64, total);
 }
 
@@ -121,7 +164,11 @@ async fn update_delete_and_truncate_on_the_log_fail_with_a_clear_message() {
     let app = TestApp::spawn().await;
     let token = app.db.token("acme", Role::Ingest).await;
     assert_eq!(app.ingest(&token, ssh_event(1, None)).await.status(), 200);
-    let sample = app.http.post(app.url("/api/v1/metrics")).bearer_auth(&token).body(r#"{"name":"cpu","value":1}"#);
+    let sample = app
+        .http
+        .post(app.url("/api/v1/metrics"))
+        .bearer_auth(&token)
+        .body(r#"{"name":"cpu","value":1}"#);
     assert_eq!(sample.send().await.unwrap().status(), 200);
     let client = app.db.client().await;
     for sql in [
@@ -137,7 +184,11 @@ async fn update_delete_and_truncate_on_the_log_fail_with_a_clear_message() {
         let message = err.as_db_error().map(|e| e.message().to_owned()).unwrap_or_default();
         assert!(message.contains("append-only"), "{sql}: {message}");
     }
-    let message: String = client.query_one("SELECT message FROM events", &[]).await.unwrap().get(0);
+    let message: String = client
+        .query_one("SELECT message FROM events", &[])
+        .await
+        .unwrap()
+        .get(0);
     assert!(message.starts_with("Failed password"));
 }
 
@@ -199,5 +250,9 @@ async fn verify_detects_a_deleted_event_and_a_cut_chain() {
         .await
         .unwrap();
     let broken = verify_chain(&cut.db.store, |_| {}).await.unwrap().first_broken.unwrap();
-    assert!(broken.reason.contains("cut") || broken.reason.contains("beyond"), "{}", broken.reason);
+    assert!(
+        broken.reason.contains("cut") || broken.reason.contains("beyond"),
+        "{}",
+        broken.reason
+    );
 }

@@ -39,17 +39,17 @@ impl ReplayQuery {
                 "from_position must be at least 1 and to_position at least 0".into(),
             ));
         }
-        if let (Some(a), Some(b)) = (self.from_position, self.to_position) {
-            if a > b {
-                return Err(ApiError::BadRequest(format!(
-                    "from_position {a} is after to_position {b}"
-                )));
-            }
+        if let (Some(a), Some(b)) = (self.from_position, self.to_position)
+            && a > b
+        {
+            return Err(ApiError::BadRequest(format!(
+                "from_position {a} is after to_position {b}"
+            )));
         }
-        if let (Some(a), Some(b)) = (self.from, self.to) {
-            if a >= b {
-                return Err(ApiError::BadRequest("`from` must be before `to`".into()));
-            }
+        if let (Some(a), Some(b)) = (self.from, self.to)
+            && a >= b
+        {
+            return Err(ApiError::BadRequest("`from` must be before `to`".into()));
         }
         let kinds = split_list(self.kind.as_deref())
             .map(|k| {

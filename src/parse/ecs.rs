@@ -41,13 +41,13 @@ pub fn normalize(value: Value, raw: &[u8], default_source: &str) -> Result<NewEv
         None => EventKind::Log,
     };
     let event_id = take_string(&mut flat, "event.id")?;
-    if let Some(id) = &event_id {
-        if id.is_empty() || id.len() > MAX_EVENT_ID_LEN {
-            return Err(invalid(
-                "event.id",
-                format!("must be 1 to {MAX_EVENT_ID_LEN} bytes long"),
-            ));
-        }
+    if let Some(id) = &event_id
+        && (id.is_empty() || id.len() > MAX_EVENT_ID_LEN)
+    {
+        return Err(invalid(
+            "event.id",
+            format!("must be 1 to {MAX_EVENT_ID_LEN} bytes long"),
+        ));
     }
     let severity = take(&mut flat, "event.severity").map(parse_severity).transpose()?;
     let source = take_string(&mut flat, "event.dataset")?.unwrap_or_else(|| default_source.to_owned());

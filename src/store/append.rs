@@ -285,10 +285,10 @@ impl Task {
             self.client = None;
         }
         if self.client.is_none() {
-            if let Some((at, error)) = &self.last_connect_failure {
-                if at.elapsed() < self.opts.reconnect_interval {
-                    return Err(Error::Unavailable(error.clone()));
-                }
+            if let Some((at, error)) = &self.last_connect_failure
+                && at.elapsed() < self.opts.reconnect_interval
+            {
+                return Err(Error::Unavailable(error.clone()));
             }
             match self.open().await {
                 Ok(client) => {
@@ -353,12 +353,12 @@ async fn write_batch(client: &mut tokio_postgres::Client, jobs: &[&AppendJob]) -
             duplicates: 0,
         };
         for event in &job.events {
-            if let Some(id) = event.event_id.as_deref() {
-                if let Some(&existing) = seen.get(&(tenant, id)) {
-                    receipt.positions.push(existing);
-                    receipt.duplicates += 1;
-                    continue;
-                }
+            if let Some(id) = event.event_id.as_deref()
+                && let Some(&existing) = seen.get(&(tenant, id))
+            {
+                receipt.positions.push(existing);
+                receipt.duplicates += 1;
+                continue;
             }
             position += 1;
             let fields_json = canonical_json(&event.fields);
@@ -475,23 +475,26 @@ async fn existing_ids<'a>(
 }
 
 async fn write_dead_letters(tx: &tokio_postgres::Transaction<'_>, jobs: &[&AppendJob]) -> Result<()> {
-    let mut cols: (Vec<&str>, Vec<&str>, Vec<i32>, Vec<&str>, Vec<&[u8]>) = Default::default();
-    for job in jobs {
-        for d in &job.dead_letters {
-            cols.0.push(job.tenant.as_str());
-            cols.1.push(&d.source);
-            cols.2.push(i32::try_from(d.index).unwrap_or(i32::MAX));
-            cols.3.push(&d.reason);
-            cols.4.push(&d.raw);
-        }
+    let letters: Vec<(&str, &DeadLetter)> = jobs
+        .iter()
+        .flat_map(|j| j.dead_letters.iter().map(move |d| (j.tenant.as_str(), d)))
+        .collect();
+    if letters.is_empty() {
+        return Ok(());
     }
-    if !cols.0.is_empty() {
-        tx.execute(
-            "INSERT INTO dead_letters (tenant_id, source, record_index, reason, raw) \
-             SELECT * FROM unnest($1::text[], $2::text[], $3::int4[], $4::text[], $5::bytea[])",
-            &[&cols.0, &cols.1, &cols.2, &cols.3, &cols.4],
-        )
-        .await?;
-    }
+    let tenants: Vec<&str> = letters.iter().map(|(t, _)| *t).collect();
+    let sources: Vec<&str> = letters.iter().map(|(_, d)| d.source.as_str()).collect();
+    let indexes: Vec<i32> = letters
+        .iter()
+        .map(|(_, d)| i32::try_from(d.index).unwrap_or(i32::MAX))
+        .collect();
+    let reasons: Vec<&str> = letters.iter().map(|(_, d)| d.reason.as_str()).collect();
+    let raws: Vec<&[u8]> = letters.iter().map(|(_, d)| d.raw.as_slice()).collect();
+    tx.execute(
+        "INSERT INTO dead_letters (tenant_id, source, record_index, reason, raw) \
+         SELECT * FROM unnest($1::text[], $2::text[], $3::int4[], $4::text[], $5::bytea[])",
+        &[&tenants, &sources, &indexes, &reasons, &raws],
+    )
+    .await?;
     Ok(())
 }

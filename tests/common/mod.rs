@@ -22,7 +22,10 @@ pub fn cluster_conn() -> String {
     let cluster = FALLBACK.get_or_init(|| {
         let dir = std::env::temp_dir().join(format!("tidemark-test-{}", std::process::id()));
         let mut opts = ClusterOptions::new(&dir);
-        opts.settings = vec![("timescaledb.max_background_workers".into(), "0".into()), ("fsync".into(), "off".into())];
+        opts.settings = vec![
+            ("timescaledb.max_background_workers".into(), "0".into()),
+            ("fsync".into(), "off".into()),
+        ];
         EmbeddedCluster::start(opts).expect("start an embedded test cluster (or run through `make test`)")
     });
     cluster.connection_string("postgres").replace(" dbname=postgres", "")
@@ -45,7 +48,10 @@ impl TestDb {
             chrono::Utc::now().timestamp_micros() % 1_000_000
         );
         let admin = psql_client(&format!("{base} dbname=postgres")).await;
-        admin.batch_execute(&format!("CREATE DATABASE {name}")).await.expect("create test database");
+        admin
+            .batch_execute(&format!("CREATE DATABASE {name}"))
+            .await
+            .expect("create test database");
         let conn = format!("{base} dbname={name}");
         let store = Store::new(conn.parse().unwrap(), 16).unwrap();
         store::migrate(&store).await.expect("migrations apply");
@@ -58,12 +64,16 @@ impl TestDb {
     }
 
     pub async fn token(&self, tenant: &str, role: Role) -> String {
-        store::create_token(&self.store, &TenantId::new(tenant).unwrap(), role, None).await.unwrap()
+        store::create_token(&self.store, &TenantId::new(tenant).unwrap(), role, None)
+            .await
+            .unwrap()
     }
 }
 
 pub async fn psql_client(conn: &str) -> tokio_postgres::Client {
-    let (client, connection) = tokio_postgres::connect(conn, tokio_postgres::NoTls).await.expect("connect to the test cluster");
+    let (client, connection) = tokio_postgres::connect(conn, tokio_postgres::NoTls)
+        .await
+        .expect("connect to the test cluster");
     tokio::spawn(connection);
     client
 }
@@ -86,7 +96,11 @@ impl TestApp {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
         tokio::spawn(async move { axum::serve(listener, tidemark::api::router(state)).await });
-        TestApp { addr, db, http: reqwest::Client::new() }
+        TestApp {
+            addr,
+            db,
+            http: reqwest::Client::new(),
+        }
     }
 
     pub fn url(&self, path: &str) -> String {
@@ -107,8 +121,19 @@ impl TestApp {
 
     /// Replays with the given query string and returns the parsed lines.
     pub async fn replay(&self, token: &str, query: &str) -> Vec<serde_json::Value> {
-        let resp = self.http.get(self.url(&format!("/api/v1/replay?{query}"))).bearer_auth(token).send().await.unwrap();
-        assert_eq!(resp.status(), 200, "replay failed: {}", resp.text().await.unwrap_or_default());
+        let resp = self
+            .http
+            .get(self.url(&format!("/api/v1/replay?{query}")))
+            .bearer_auth(token)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(
+            resp.status(),
+            200,
+            "replay failed: {}",
+            resp.text().await.unwrap_or_default()
+        );
         let text = resp.text().await.unwrap();
         text.lines().map(|l| serde_json::from_str(l).unwrap()).collect()
     }
