@@ -21,23 +21,59 @@ pub const EMBEDDED_DB: &str = "tidemark";
 pub struct Database {
     pub store: Store,
     pub cluster: Option<EmbeddedCluster>,
+    /// Held while this process may start or stop the embedded cluster.
+    _lock: Option<File>,
 }
 
+/// How long a CLI command waits for a starting server's cluster.
+const ATTACH_TIMEOUT: Duration = Duration::from_secs(120);
+
 impl Database {
-    /// Connects to `DATABASE_URL`, or starts (or adopts) the embedded cluster.
+    /// Connects to `DATABASE_URL`, or to the embedded cluster: the running server's if one
+    /// holds the data directory, else one this process starts and later stops.
     pub async fn open(settings: &Settings) -> anyhow::Result<Self> {
         if let Some(config) = settings.database_config()? {
             let store = Store::new(config, settings.db_max_connections)?;
-            return Ok(Database { store, cluster: None });
+            return Ok(Database {
+                store,
+                cluster: None,
+                _lock: None,
+            });
         }
-        let mut opts = ClusterOptions::new(&settings.data_dir);
-        opts.port = settings.pg_port;
-        let cluster = tokio::task::spawn_blocking(move || EmbeddedCluster::start(opts)).await??;
+        let lock = try_lock_data_dir(settings)?;
+        let opts = cluster_options(settings);
+        let cluster = match lock {
+            Some(_) => tokio::task::spawn_blocking(move || EmbeddedCluster::start(opts)).await??,
+            None => tokio::task::spawn_blocking(move || EmbeddedCluster::attach(opts, ATTACH_TIMEOUT)).await??,
+        };
+        Self::embedded(settings, cluster, lock).await
+    }
+
+    /// The server's database: it must hold the data directory, and it owns the cluster.
+    async fn open_for_server(settings: &Settings) -> anyhow::Result<Self> {
+        if settings.database_url.is_some() {
+            return Self::open(settings).await;
+        }
+        let lock = try_lock_data_dir(settings)?.ok_or_else(|| {
+            anyhow::anyhow!(
+                "another tidemark process (a server, or a command that started the cluster) holds data directory {}",
+                settings.data_dir.display()
+            )
+        })?;
+        let opts = cluster_options(settings);
+        let mut cluster = tokio::task::spawn_blocking(move || EmbeddedCluster::start(opts)).await??;
+        // Stopped on exit even if it was adopted from a killed process.
+        cluster.take_ownership();
+        Self::embedded(settings, cluster, Some(lock)).await
+    }
+
+    async fn embedded(settings: &Settings, cluster: EmbeddedCluster, lock: Option<File>) -> anyhow::Result<Self> {
         ensure_database(&cluster, EMBEDDED_DB).await?;
         let store = Store::new(cluster.config(EMBEDDED_DB), settings.db_max_connections)?;
         Ok(Database {
             store,
             cluster: Some(cluster),
+            _lock: lock,
         })
     }
 
@@ -50,6 +86,12 @@ impl Database {
     }
 }
 
+fn cluster_options(settings: &Settings) -> ClusterOptions {
+    let mut opts = ClusterOptions::new(&settings.data_dir);
+    opts.port = settings.pg_port;
+    opts
+}
+
 /// Creates `name` in the cluster if it does not exist.
 pub async fn ensure_database(cluster: &EmbeddedCluster, name: &str) -> anyhow::Result<()> {
     let (client, connection) = cluster.config("postgres").connect(tokio_postgres::NoTls).await?;
@@ -58,8 +100,15 @@ pub async fn ensure_database(cluster: &EmbeddedCluster, name: &str) -> anyhow::R
         .query_opt("SELECT 1 FROM pg_database WHERE datname = $1", &[&name])
         .await?
         .is_some();
-    if !exists {
-        client.batch_execute(&format!("CREATE DATABASE \"{name}\"")).await?;
+    if !exists && let Err(e) = client.batch_execute(&format!("CREATE DATABASE \"{name}\"")).await {
+        // Another process (a server and a CLI command starting together) created it first.
+        let raced = e.code().is_some_and(|c| {
+            *c == tokio_postgres::error::SqlState::DUPLICATE_DATABASE
+                || *c == tokio_postgres::error::SqlState::UNIQUE_VIOLATION
+        });
+        if !raced {
+            return Err(e.into());
+        }
     }
     Ok(())
 }
@@ -83,16 +132,9 @@ pub fn build_state(store: Store, settings: &Settings) -> (AppState, tokio::task:
 
 /// `tidemark serve`: runs until Ctrl-C or SIGTERM.
 pub async fn serve(settings: Settings) -> anyhow::Result<()> {
-    let _lock = if settings.database_url.is_none() {
-        Some(lock_data_dir(&settings)?)
-    } else {
-        None
-    };
-    let mut db = Database::open(&settings).await.context("opening the database")?;
-    if let Some(cluster) = db.cluster.as_mut() {
-        // The server owns the embedded cluster: it stops it on exit even if it adopted it.
-        cluster.take_ownership();
-    }
+    let db = Database::open_for_server(&settings)
+        .await
+        .context("opening the database")?;
     let result = run(&settings, db.store.clone()).await;
     db.close().await.context("stopping the embedded PostgreSQL")?;
     result
@@ -114,19 +156,17 @@ async fn run(settings: &Settings, store: Store) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Holds `<data_dir>/serve.lock` so two servers never share one embedded cluster.
-fn lock_data_dir(settings: &Settings) -> anyhow::Result<File> {
+/// Takes `<data_dir>/serve.lock`, or returns `None` if another process (a server) holds it.
+fn try_lock_data_dir(settings: &Settings) -> anyhow::Result<Option<File>> {
     std::fs::create_dir_all(&settings.data_dir)
         .with_context(|| format!("creating data directory {}", settings.data_dir.display()))?;
     let path = settings.data_dir.join("serve.lock");
     let file = File::create(&path).with_context(|| format!("creating {}", path.display()))?;
-    file.try_lock().map_err(|_| {
-        anyhow::anyhow!(
-            "another `tidemark serve` is running on data directory {}",
-            settings.data_dir.display()
-        )
-    })?;
-    Ok(file)
+    match file.try_lock() {
+        Ok(()) => Ok(Some(file)),
+        Err(std::fs::TryLockError::WouldBlock) => Ok(None),
+        Err(std::fs::TryLockError::Error(e)) => Err(e).with_context(|| format!("locking {}", path.display())),
+    }
 }
 
 async fn shutdown_signal() {

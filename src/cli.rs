@@ -50,18 +50,13 @@ fn parse_role(s: &str) -> Result<Role, String> {
 pub async fn run(cli: Cli, settings: Settings) -> anyhow::Result<i32> {
     match cli.command {
         Command::Serve => app::serve(settings).await.map(|()| 0),
-        Command::Migrate => with_store(
-            &settings,
-            |db| async move { store::migrate(&db).await.map_err(Into::into) },
-        )
-        .await
-        .map(|()| 0),
+        // `with_store` applies pending migrations before anything else.
+        Command::Migrate => with_store(&settings, |_| async { Ok(()) }).await.map(|()| 0),
         Command::Token {
             command: TokenCommand::Create { tenant, role, label },
         } => {
             let tenant = TenantId::new(&tenant)?;
             let token = with_store(&settings, |db| async move {
-                store::migrate(&db).await?;
                 Ok(store::create_token(&db, &tenant, role, label.as_deref()).await?)
             })
             .await?;
@@ -107,7 +102,11 @@ where
     Fut: std::future::Future<Output = anyhow::Result<T>>,
 {
     let db = Database::open(settings).await?;
-    let result = f(db.store.clone()).await;
+    // Under an advisory lock, so safe beside a server that is migrating too.
+    let result = match store::migrate(&db.store).await {
+        Ok(()) => f(db.store.clone()).await,
+        Err(e) => Err(e.into()),
+    };
     db.close().await?;
     result
 }

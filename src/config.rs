@@ -55,7 +55,7 @@ impl Default for Settings {
             http_addr: SocketAddr::from(([127, 0, 0, 1], 8080)),
             database_url: None,
             log_format: LogFormat::Pretty,
-            log_filter: "info,tower_http=info".into(),
+            log_filter: "info,tokio_postgres=warn,deadpool=error".into(),
             max_body_bytes: 16 * 1024 * 1024,
             db_max_connections: 16,
             append_max_batch_events: 20_000,

@@ -50,8 +50,38 @@ pub struct EmbeddedCluster {
 
 impl EmbeddedCluster {
     /// Initializes the cluster on first use, then starts it, or adopts it if it is already
-    /// running (a previous process was killed, or a CLI command runs beside the server).
+    /// running (a previous process was killed).
     pub fn start(opts: ClusterOptions) -> Result<Self> {
+        let cluster = Self::locate(opts)?;
+        cluster.prepare_dirs()?;
+        if !cluster.pgdata.join("PG_VERSION").exists() {
+            cluster.initdb()?;
+        }
+        cluster.start_server()
+    }
+
+    /// Waits up to `timeout` for a cluster that another process (a running server) starts,
+    /// and attaches to it without taking ownership.
+    pub fn attach(opts: ClusterOptions, timeout: std::time::Duration) -> Result<Self> {
+        let cluster = Self::locate(opts)?;
+        let deadline = std::time::Instant::now() + timeout;
+        loop {
+            let socket = cluster.socket_dir.join(format!(".s.PGSQL.{}", cluster.opts.port));
+            if socket.exists() && cluster.pg_ctl(&["status"]).is_ok() {
+                return Ok(cluster);
+            }
+            if std::time::Instant::now() > deadline {
+                return Err(Error::Embedded(format!(
+                    "the server using {} did not bring its PostgreSQL up within {timeout:?}",
+                    cluster.opts.data_dir.display()
+                )));
+            }
+            std::thread::sleep(std::time::Duration::from_millis(200));
+        }
+    }
+
+    /// Resolves paths and the OS user, without touching the cluster.
+    fn locate(opts: ClusterOptions) -> Result<Self> {
         let postgres = opts.bin_dir.join("postgres");
         if !postgres.exists() {
             return Err(Error::Embedded(format!(
@@ -77,18 +107,15 @@ impl EmbeddedCluster {
                 data_dir.display()
             )));
         }
-        let cluster = EmbeddedCluster {
+        // Every path from here on is absolute: the PostgreSQL tools run inside `pgdata`.
+        let opts = ClusterOptions { data_dir, ..opts };
+        Ok(EmbeddedCluster {
             opts,
             pgdata,
             socket_dir,
             run_as,
             started_here: false,
-        };
-        cluster.prepare_dirs()?;
-        if !cluster.pgdata.join("PG_VERSION").exists() {
-            cluster.initdb()?;
-        }
-        cluster.start_server()
+        })
     }
 
     /// Connection settings for a database in this cluster.
