@@ -49,7 +49,7 @@ impl IntoResponse for ApiError {
             ApiError::Frame(_) => (StatusCode::BAD_REQUEST, "malformed_json", None),
             ApiError::PayloadTooLarge { .. } => (StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large", None),
             ApiError::CommitTimeout(_) => (StatusCode::SERVICE_UNAVAILABLE, "commit_timeout", Some("5")),
-            ApiError::Store(store::Error::InvalidInput(_)) => (StatusCode::BAD_REQUEST, "bad_request", None),
+            ApiError::Store(e) if e.is_bad_data() => (StatusCode::BAD_REQUEST, "bad_request", None),
             ApiError::Store(store::Error::Overloaded { .. }) => {
                 (StatusCode::SERVICE_UNAVAILABLE, "overloaded", Some("1"))
             }

@@ -216,17 +216,11 @@ impl Task {
                 }
                 results
             }
+            Err(e) if batch.len() == 1 => vec![Err(e)],
             Err(e) => {
+                // Transient: every job of the batch failed for the same reason; none committed.
                 let message = e.to_string();
-                jobs.iter()
-                    .map(|_| {
-                        Err(if e.is_transient() {
-                            Error::Unavailable(message.clone())
-                        } else {
-                            Error::InvalidInput(message.clone())
-                        })
-                    })
-                    .collect()
+                jobs.iter().map(|_| Err(Error::Unavailable(message.clone()))).collect()
             }
         };
         for (queued, result) in batch.into_iter().zip(results) {

@@ -52,7 +52,19 @@ impl Error {
     pub fn is_transient(&self) -> bool {
         match self {
             Error::Connect(_) | Error::Pool(_) | Error::Overloaded { .. } | Error::Unavailable(_) => true,
-            Error::Query(e) => is_connection_error(e),
+            Error::Query(e) => is_connection_error(e) || is_resource_error(e),
+            _ => false,
+        }
+    }
+
+    /// True when the database refused the data itself (SQLSTATE classes 22 and 23): the
+    /// caller must change the request, not retry it.
+    pub fn is_bad_data(&self) -> bool {
+        match self {
+            Error::InvalidInput(_) => true,
+            Error::Query(e) => e
+                .code()
+                .is_some_and(|c| c.code().starts_with("22") || c.code().starts_with("23")),
             _ => false,
         }
     }
@@ -73,6 +85,13 @@ pub(crate) fn is_connection_error(e: &tokio_postgres::Error) -> bool {
                 || *code == SqlState::QUERY_CANCELED
         }
     }
+}
+
+/// Deadlocks and serialization failures (class 40), exhausted resources (class 53) and lock
+/// timeouts: the same request may succeed later.
+fn is_resource_error(e: &tokio_postgres::Error) -> bool {
+    e.code()
+        .is_some_and(|c| c.code().starts_with("40") || c.code().starts_with("53") || *c == SqlState::LOCK_NOT_AVAILABLE)
 }
 
 /// Connections to the database: a pool for requests, and the settings to open dedicated
