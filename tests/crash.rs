@@ -235,26 +235,7 @@ async fn acknowledged_events_survive_a_kill_9_of_the_server_exactly_once() {
         .await
         .unwrap();
 
-    let dupes = sql
-        .query(
-            "SELECT event_id, count(*) FROM events GROUP BY event_id HAVING count(*) > 1 LIMIT 10",
-            &[],
-        )
-        .await
-        .unwrap();
-    let dupes: Vec<(Option<String>, i64)> = dupes.iter().map(|r| (r.get(0), r.get(1))).collect();
-    assert!(dupes.is_empty(), "events stored more than once: {dupes:?}");
-
-    let stored: HashSet<String> = sql
-        .query("SELECT event_id FROM events WHERE tenant_id = 'acme'", &[])
-        .await
-        .unwrap()
-        .iter()
-        .map(|r| {
-            r.get::<_, Option<String>>(0)
-                .expect("every stored event has an event.id")
-        })
-        .collect();
+    let stored = common::stored_ids_once(&sql).await;
     let lost: Vec<&String> = acked.difference(&stored).take(10).collect();
     assert!(
         lost.is_empty(),
@@ -264,21 +245,7 @@ async fn acknowledged_events_survive_a_kill_9_of_the_server_exactly_once() {
     let unknown: Vec<&String> = stored.difference(&sent).take(10).collect();
     assert!(unknown.is_empty(), "stored events that were never sent: {unknown:?}");
 
-    let row = sql
-        .query_one(
-            "SELECT min(position), max(position), count(*), count(DISTINCT position) FROM events",
-            &[],
-        )
-        .await
-        .unwrap();
-    let (min, max, count, distinct): (Option<i64>, Option<i64>, i64, i64) =
-        (row.get(0), row.get(1), row.get(2), row.get(3));
-    let n = count;
-    assert_eq!(
-        (min, max, distinct),
-        (Some(1), Some(n), n),
-        "positions must be exactly 1..={n}"
-    );
+    let n = common::dense_positions(&sql).await;
     assert_eq!(n as usize, stored.len());
     eprintln!(
         "after the restart: {n} events stored, {} of them from batches whose answer was lost",

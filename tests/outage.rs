@@ -266,25 +266,7 @@ async fn ingest_answers_503_while_the_database_is_down_and_loses_nothing() {
     // Exactly the sent events, each once, at dense positions.
     let (sql, connection) = cluster.config("tidemark").connect(tokio_postgres::NoTls).await.unwrap();
     tokio::spawn(connection);
-    let dupes = sql
-        .query(
-            "SELECT event_id, count(*) FROM events GROUP BY event_id HAVING count(*) > 1 LIMIT 10",
-            &[],
-        )
-        .await
-        .unwrap();
-    let dupes: Vec<(Option<String>, i64)> = dupes.iter().map(|r| (r.get(0), r.get(1))).collect();
-    assert!(dupes.is_empty(), "events stored more than once: {dupes:?}");
-    let stored: HashSet<String> = sql
-        .query("SELECT event_id FROM events", &[])
-        .await
-        .unwrap()
-        .iter()
-        .map(|r| {
-            r.get::<_, Option<String>>(0)
-                .expect("every stored event has an event.id")
-        })
-        .collect();
+    let stored = common::stored_ids_once(&sql).await;
     let sent: HashSet<String> = (0..CLIENTS)
         .flat_map(|c| (0..BATCHES_PER_CLIENT).flat_map(move |b| batch_ids(c, b)))
         .collect();
@@ -298,15 +280,7 @@ async fn ingest_answers_503_while_the_database_is_down_and_loses_nothing() {
     assert!(unknown.is_empty(), "stored events that were never sent: {unknown:?}");
 
     let n = (CLIENTS * BATCHES_PER_CLIENT * BATCH_EVENTS) as i64;
-    let row = sql
-        .query_one(
-            "SELECT min(position), max(position), count(*), count(DISTINCT position) FROM events",
-            &[],
-        )
-        .await
-        .unwrap();
-    let positions: (Option<i64>, Option<i64>, i64, i64) = (row.get(0), row.get(1), row.get(2), row.get(3));
-    assert_eq!(positions, (Some(1), Some(n), n, n), "positions must be exactly 1..={n}");
+    assert_eq!(common::dense_positions(&sql).await, n);
     let report = store::verify_chain(&store, |_| {}).await.unwrap();
     assert!(report.is_intact(), "hash chain broken by the outage: {report:?}");
     assert_eq!(report.events_checked, n as u64);

@@ -154,3 +154,40 @@ pub fn ssh_event(i: usize, id: Option<&str>) -> String {
     }
     v.to_string()
 }
+
+/// The stored event ids, after asserting that no id is stored twice and every event has one.
+pub async fn stored_ids_once(sql: &tokio_postgres::Client) -> std::collections::HashSet<String> {
+    let dupes = sql
+        .query(
+            "SELECT event_id, count(*) FROM events GROUP BY event_id HAVING count(*) > 1 LIMIT 10",
+            &[],
+        )
+        .await
+        .unwrap();
+    let dupes: Vec<(Option<String>, i64)> = dupes.iter().map(|r| (r.get(0), r.get(1))).collect();
+    assert!(dupes.is_empty(), "events stored more than once: {dupes:?}");
+    sql.query("SELECT event_id FROM events", &[])
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| {
+            r.get::<_, Option<String>>(0)
+                .expect("every stored event has an event.id")
+        })
+        .collect()
+}
+
+/// Asserts that positions are exactly 1..=N and returns N.
+pub async fn dense_positions(sql: &tokio_postgres::Client) -> i64 {
+    let row = sql
+        .query_one(
+            "SELECT min(position), max(position), count(*), count(DISTINCT position) FROM events",
+            &[],
+        )
+        .await
+        .unwrap();
+    let n: i64 = row.get(2);
+    let found: (Option<i64>, Option<i64>, i64) = (row.get(0), row.get(1), row.get(3));
+    assert_eq!(found, (Some(1), Some(n), n), "positions must be exactly 1..={n}");
+    n
+}
