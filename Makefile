@@ -19,4 +19,4 @@ test: deps
 	scripts/with-test-cluster.sh $(CARGO) $(TEST_RUNNER)
 
 bench: deps
-	scripts/with-test-cluster.sh $(CARGO) bench --bench ingest
+	TIDEMARK_CLUSTER_DURABLE=1 scripts/with-test-cluster.sh $(CARGO) bench --bench ingest

@@ -627,7 +627,7 @@ fn write_csv_row(out: &mut Vec<u8>, position: i64, recorded_at: DateTime<Utc>, e
     csv_text(out, e.event_action.as_deref());
     csv_text(out, e.event_outcome.as_deref());
     csv_text(out, e.message.as_deref());
-    csv_text(out, Some(&serde_json::to_string(&e.fields)?));
+    csv_text(out, Some(&e.fields_json));
     // bytea in hex input format; the last field takes the newline instead of a comma.
     out.extend_from_slice(b"\\x");
     out.extend_from_slice(hex::encode(&e.raw).as_bytes());

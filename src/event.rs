@@ -182,8 +182,9 @@ pub struct NewEvent {
     pub event_action: Option<String>,
     pub event_outcome: Option<String>,
     pub message: Option<String>,
-    /// Every other field, keyed by its dotted ECS name.
-    pub fields: serde_json::Map<String, serde_json::Value>,
+    /// Every other field, keyed by its dotted ECS name, as canonical JSON ([`canonical_json`]),
+    /// computed once at normalization: it is both the stored `fields` and the hashed bytes.
+    pub fields_json: String,
     pub raw: Vec<u8>,
 }
 
@@ -206,9 +207,67 @@ pub struct MetricSample {
     pub labels: serde_json::Map<String, serde_json::Value>,
 }
 
+/// JSON with object keys sorted at every level: the same text whichever order the keys came
+/// in, so a value read back from `jsonb` serializes to what was hashed on append.
+pub fn canonical_json(map: &serde_json::Map<String, serde_json::Value>) -> String {
+    let mut out = Vec::with_capacity(128);
+    write_object(&mut out, map);
+    // Only JSON text was written, and serde_json escapes strings into valid UTF-8.
+    String::from_utf8(out).unwrap_or_default()
+}
+
+fn write_object(out: &mut Vec<u8>, map: &serde_json::Map<String, serde_json::Value>) {
+    let mut entries: Vec<(&String, &serde_json::Value)> = map.iter().collect();
+    entries.sort_unstable_by(|a, b| a.0.cmp(b.0));
+    out.push(b'{');
+    for (i, (key, value)) in entries.into_iter().enumerate() {
+        if i > 0 {
+            out.push(b',');
+        }
+        write_scalar(out, key);
+        out.push(b':');
+        write_value(out, value);
+    }
+    out.push(b'}');
+}
+
+fn write_value(out: &mut Vec<u8>, value: &serde_json::Value) {
+    match value {
+        serde_json::Value::Object(map) => write_object(out, map),
+        serde_json::Value::Array(items) => {
+            out.push(b'[');
+            for (i, item) in items.iter().enumerate() {
+                if i > 0 {
+                    out.push(b',');
+                }
+                write_value(out, item);
+            }
+            out.push(b']');
+        }
+        scalar => write_scalar(out, scalar),
+    }
+}
+
+fn write_scalar(out: &mut Vec<u8>, scalar: &(impl serde::Serialize + ?Sized)) {
+    // Writing a string, number, bool or null into a Vec cannot fail.
+    let _ = serde_json::to_writer(out, scalar);
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn canonical_json_sorts_keys_at_every_level() {
+        let a = serde_json::json!({"b": {"y": 1, "x": [{"d": 1, "c": 2}]}, "a": "q\"uote"});
+        let serde_json::Value::Object(map) = a else {
+            unreachable!()
+        };
+        assert_eq!(
+            canonical_json(&map),
+            r#"{"a":"q\"uote","b":{"x":[{"c":2,"d":1}],"y":1}}"#
+        );
+    }
 
     #[test]
     fn kinds_round_trip_through_their_wire_names() {

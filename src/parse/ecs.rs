@@ -68,7 +68,7 @@ pub fn normalize(value: Value, raw: &[u8], default_source: &str) -> Result<NewEv
         event_action: take_string(&mut flat, "event.action")?,
         event_outcome: take_string(&mut flat, "event.outcome")?,
         message: take_string(&mut flat, "message")?,
-        fields: flat,
+        fields_json: crate::event::canonical_json(&flat),
         raw: raw.to_vec(),
     })
 }
@@ -201,7 +201,7 @@ mod tests {
             (a.source_ip, a.source_port, &a.user_name),
             (b.source_ip, b.source_port, &b.user_name)
         );
-        assert!(a.fields.is_empty());
+        assert_eq!(a.fields_json, "{}");
     }
 
     #[test]
@@ -212,8 +212,7 @@ mod tests {
             "x",
         )
         .unwrap();
-        assert_eq!(e.fields["http.request.method"], "GET");
-        assert_eq!(e.fields["tags"], json!(["a"]));
+        assert_eq!(e.fields_json, r#"{"http.request.method":"GET","tags":["a"]}"#);
         assert_eq!(e.kind, EventKind::Log);
         assert_eq!(e.source, "x");
     }

@@ -14,7 +14,7 @@ use serde::Serialize;
 use sha2::{Digest, Sha256};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore, mpsc, oneshot};
 
-use super::copy::{CopyEncoder, EVENT_COLUMNS, EventRow, canonical_json};
+use super::copy::{CopyEncoder, EVENT_COLUMNS, EventRow};
 use super::{Error, Result, Store, is_connection_error};
 use crate::event::{DeadLetter, NewEvent, TenantId};
 use crate::parse::ecs::truncate_to_micros;
@@ -355,7 +355,6 @@ async fn write_batch(client: &mut tokio_postgres::Client, jobs: &[&AppendJob]) -
                 continue;
             }
             position += 1;
-            let fields_json = canonical_json(&event.fields);
             let row = EventRow {
                 position,
                 recorded_at,
@@ -375,7 +374,7 @@ async fn write_batch(client: &mut tokio_postgres::Client, jobs: &[&AppendJob]) -
                 event_action: event.event_action.as_deref(),
                 event_outcome: event.event_outcome.as_deref(),
                 message: event.message.as_deref(),
-                fields_json: &fields_json,
+                fields_json: &event.fields_json,
                 raw: &event.raw,
             };
             hasher.update(encoder.push_event(&row));

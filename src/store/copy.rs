@@ -6,7 +6,6 @@ use std::net::IpAddr;
 
 use bytes::{BufMut, BytesMut};
 use chrono::{DateTime, Utc};
-use serde_json::{Map, Value};
 
 /// Columns of `events`, in the order rows are encoded.
 pub(crate) const EVENT_COLUMNS: &str = "position, recorded_at, tenant_id, event_time, kind, source, event_id, \
@@ -38,7 +37,7 @@ pub(crate) struct EventRow<'a> {
     pub event_action: Option<&'a str>,
     pub event_outcome: Option<&'a str>,
     pub message: Option<&'a str>,
-    /// `fields` in canonical JSON (see [`canonical_json`]).
+    /// `fields` in canonical JSON (see [`crate::event::canonical_json`]).
     pub fields_json: &'a str,
     pub raw: &'a [u8],
 }
@@ -154,66 +153,9 @@ fn put_inet(buf: &mut BytesMut, ip: Option<IpAddr>) {
     }
 }
 
-/// JSON with object keys sorted at every level: the same text whichever order the keys came
-/// in, so a value read back from `jsonb` serializes to what was hashed on append.
-pub(crate) fn canonical_json(map: &Map<String, Value>) -> String {
-    let mut out = String::with_capacity(64);
-    write_object(&mut out, map);
-    out
-}
-
-fn write_object(out: &mut String, map: &Map<String, Value>) {
-    let mut keys: Vec<&String> = map.keys().collect();
-    keys.sort_unstable();
-    out.push('{');
-    for (i, key) in keys.into_iter().enumerate() {
-        if i > 0 {
-            out.push(',');
-        }
-        write_string(out, key);
-        out.push(':');
-        write_value(out, &map[key.as_str()]);
-    }
-    out.push('}');
-}
-
-fn write_value(out: &mut String, value: &Value) {
-    match value {
-        Value::Object(map) => write_object(out, map),
-        Value::Array(items) => {
-            out.push('[');
-            for (i, item) in items.iter().enumerate() {
-                if i > 0 {
-                    out.push(',');
-                }
-                write_value(out, item);
-            }
-            out.push(']');
-        }
-        Value::String(s) => write_string(out, s),
-        other => out.push_str(&other.to_string()),
-    }
-}
-
-fn write_string(out: &mut String, s: &str) {
-    // Serializing a &str cannot fail.
-    out.push_str(&serde_json::to_string(s).unwrap_or_default());
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-    use serde_json::json;
-
-    #[test]
-    fn canonical_json_sorts_keys_at_every_level() {
-        let a = json!({"b": {"y": 1, "x": [{"d": 1, "c": 2}]}, "a": "q\"uote"});
-        let Value::Object(map) = a else { unreachable!() };
-        assert_eq!(
-            canonical_json(&map),
-            r#"{"a":"q\"uote","b":{"x":[{"c":2,"d":1}],"y":1}}"#
-        );
-    }
 
     #[test]
     fn a_row_encodes_nulls_as_minus_one_and_ends_with_raw_bytes() {

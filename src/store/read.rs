@@ -6,8 +6,9 @@ use chrono::{DateTime, Utc};
 use serde_json::{Map, Value};
 use tokio_postgres::types::ToSql;
 
-use super::copy::{EventRow, canonical_json};
+use super::copy::EventRow;
 use super::{Result, Store};
+use crate::event::canonical_json;
 use crate::event::{EventKind, TenantId};
 
 /// Columns selected for a stored event, in [`StoredEvent::from_row`] order.
