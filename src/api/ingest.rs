@@ -45,12 +45,7 @@ pub(crate) async fn ingest(
 ) -> ApiResult<Json<IngestResponse>> {
     let caller = auth.require(Role::can_ingest, "ingest events")?;
     let body = body.map_err(|r| ApiError::from_body(r, state.limits.max_body_bytes))?;
-    let source = query.source.unwrap_or_else(|| "http".to_owned());
-    if source.is_empty() || source.len() > MAX_SOURCE_LEN || source.contains('\0') {
-        return Err(ApiError::BadRequest(format!(
-            "query parameter `source` must be 1 to {MAX_SOURCE_LEN} bytes without NUL"
-        )));
-    }
+    let source = checked_source(query.source, "http")?;
     let records = parse::split_records(&body)?;
     let mut events = Vec::with_capacity(records.len());
     let mut dead_letters = Vec::new();
@@ -88,17 +83,7 @@ pub(crate) async fn ingest(
         events,
         dead_letters,
     };
-    let receipt = match tokio::time::timeout(state.limits.request_timeout, state.appender.append(job)).await {
-        Ok(Ok(receipt)) => receipt,
-        Ok(Err(e)) => {
-            state.metrics.ingest_refused.inc();
-            return Err(e.into());
-        }
-        Err(_) => {
-            state.metrics.ingest_refused.inc();
-            return Err(ApiError::CommitTimeout(state.limits.request_timeout.as_secs()));
-        }
-    };
+    let receipt = append(&state, job).await?;
     Ok(Json(IngestResponse {
         accepted,
         duplicates: receipt.duplicates,
@@ -106,6 +91,112 @@ pub(crate) async fn ingest(
         first_position: receipt.first_position,
         last_position: receipt.last_position,
     }))
+}
+
+#[derive(Debug, Deserialize)]
+pub(crate) struct RawQuery {
+    format: Option<String>,
+    source: Option<String>,
+    /// Zone for timestamps that carry none, e.g. `Europe/Berlin`.
+    tz: Option<String>,
+}
+
+#[derive(Debug, Serialize)]
+pub(crate) struct RawResponse {
+    accepted: usize,
+    duplicates: usize,
+    /// Records stored as plain text (or with a field set aside), by index, and why.
+    parse_errors: Vec<Rejected>,
+    first_position: Option<i64>,
+    last_position: Option<i64>,
+}
+
+/// `POST /api/v1/ingest/raw`: lines or one document in a vendor format, parsed and stored
+/// through the same appender. Nothing is dropped: what no parser understands is stored as text.
+pub(crate) async fn ingest_raw(
+    State(state): State<AppState>,
+    auth: Authenticated,
+    Query(query): Query<RawQuery>,
+    body: Result<Bytes, BytesRejection>,
+) -> ApiResult<Json<RawResponse>> {
+    let caller = auth.require(Role::can_ingest, "ingest events")?;
+    let body = body.map_err(|r| ApiError::from_body(r, state.limits.max_body_bytes))?;
+    let source = checked_source(query.source, "raw")?;
+    let format = match query.format.as_deref() {
+        None => parse::Format::Auto,
+        Some(f) => f
+            .parse()
+            .map_err(|e: parse::UnknownFormat| ApiError::BadRequest(format!("query parameter `format`: {e}")))?,
+    };
+    let mut ctx = parse::ParseContext::new(chrono::Utc::now());
+    if let Some(tz) = &query.tz {
+        ctx.tz = Some(
+            tz.parse()
+                .map_err(|_| ApiError::BadRequest(format!("query parameter `tz`: unknown time zone {tz:?}")))?,
+        );
+    }
+    let parsed = tokio::task::spawn_blocking(move || parse::parse_body(&body, format, &source, &ctx))
+        .await
+        .map_err(|e| ApiError::BadRequest(format!("parsing failed: {e}")))?;
+    let parse_errors: Vec<Rejected> = parsed
+        .iter()
+        .filter_map(|p| {
+            p.parse_error.as_ref().map(|e| Rejected {
+                index: p.index,
+                error: e.clone(),
+            })
+        })
+        .collect();
+    let events: Vec<_> = parsed.into_iter().map(|p| p.event).collect();
+    let accepted = events.len();
+    if accepted == 0 {
+        return Ok(Json(RawResponse {
+            accepted,
+            duplicates: 0,
+            parse_errors,
+            first_position: None,
+            last_position: None,
+        }));
+    }
+    let job = AppendJob {
+        tenant: caller.tenant,
+        events,
+        dead_letters: Vec::new(),
+    };
+    let receipt = append(&state, job).await?;
+    Ok(Json(RawResponse {
+        accepted,
+        duplicates: receipt.duplicates,
+        parse_errors,
+        first_position: receipt.first_position,
+        last_position: receipt.last_position,
+    }))
+}
+
+/// Commits `job`, counting refusals; a commit not confirmed in time is a 503.
+async fn append(state: &AppState, job: AppendJob) -> ApiResult<crate::store::Receipt> {
+    match tokio::time::timeout(state.limits.request_timeout, state.appender.append(job)).await {
+        Ok(Ok(receipt)) => Ok(receipt),
+        Ok(Err(e)) => {
+            state.metrics.ingest_refused.inc();
+            Err(e.into())
+        }
+        Err(_) => {
+            state.metrics.ingest_refused.inc();
+            Err(ApiError::CommitTimeout(state.limits.request_timeout.as_secs()))
+        }
+    }
+}
+
+/// The `source` query parameter, or `default`.
+fn checked_source(source: Option<String>, default: &str) -> ApiResult<String> {
+    let source = source.unwrap_or_else(|| default.to_owned());
+    if source.is_empty() || source.len() > MAX_SOURCE_LEN || source.contains('\0') {
+        return Err(ApiError::BadRequest(format!(
+            "query parameter `source` must be 1 to {MAX_SOURCE_LEN} bytes without NUL"
+        )));
+    }
+    Ok(source)
 }
 
 #[derive(Debug, Serialize)]

@@ -56,6 +56,7 @@ pub fn router(state: AppState) -> Router {
     let max_body = state.limits.max_body_bytes;
     Router::new()
         .route("/api/v1/ingest", post(ingest::ingest))
+        .route("/api/v1/ingest/raw", post(ingest::ingest_raw))
         .route("/api/v1/metrics", post(ingest::metrics))
         .route("/api/v1/replay", get(replay::replay))
         .route("/api/health", get(health::health))

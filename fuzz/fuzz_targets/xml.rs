@@ -1,0 +1,27 @@
+//! Fuzzes `parse::xml`: no UTF-8 document may panic, every error points inside the document,
+//! and every record's span is a slice of it.
+
+#![no_main]
+
+use chrono::{TimeZone, Utc};
+use libfuzzer_sys::fuzz_target;
+use tidemark::parse::{ParseContext, xml};
+
+fuzz_target!(|data: &[u8]| {
+    let Ok(doc) = std::str::from_utf8(data) else {
+        return;
+    };
+    let ctx = ParseContext::new(Utc.with_ymd_and_hms(2026, 11, 21, 12, 0, 0).unwrap());
+    match xml::parse(doc, &ctx) {
+        Ok(records) => {
+            for record in records {
+                assert!(
+                    doc.get(record.span.clone()).is_some(),
+                    "span {:?} of {doc:?}",
+                    record.span
+                );
+            }
+        }
+        Err(error) => assert!(error.offset() <= doc.len(), "{error} for {doc:?}"),
+    }
+});
