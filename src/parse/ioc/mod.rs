@@ -129,10 +129,17 @@ impl Extractor {
             if word::is_word_byte(byte) {
                 word_start.get_or_insert(i);
             } else if let Some(start) = word_start {
-                // An email's address literal (`bob@[10.0.0.1]`) belongs to its word.
+                // An email's address literal (`bob@[10.0.0.1]`) belongs to its word; it holds
+                // no white space, so `@[ <hash> ]` is not one.
                 let literal_close = (byte == b'[' && bytes[i - 1] == b'@')
-                    .then(|| bytes[i..].iter().take(64).position(|&b| b == b']'))
-                    .flatten();
+                    .then(|| {
+                        bytes[i..]
+                            .iter()
+                            .take(64)
+                            .position(|&b| b == b']' || b.is_ascii_whitespace())
+                    })
+                    .flatten()
+                    .filter(|&close| bytes[i + close] == b']');
                 if let Some(close) = literal_close {
                     i += close + 1;
                     continue;

@@ -414,6 +414,17 @@ const MARKER_SOUP: [&str; 18] = [
     "[", "]", "(", ")", "@", "@[", ":", ".", "/", "-", "hxxp", "http://", "[.]", "[at]", "::", "%", "é", " ",
 ];
 
+#[test]
+fn an_address_literal_never_spans_white_space() {
+    let found = extract("@[ 0000000000000000000000000000000a ]");
+    assert!(
+        found
+            .iter()
+            .any(|ioc| ioc.kind == IocKind::Md5 && ioc.value == "0000000000000000000000000000000a"),
+        "{found:?}"
+    );
+}
+
 proptest! {
     #[test]
     fn random_ipv4_in_ascii_noise_is_always_found(ip: std::net::Ipv4Addr, before in noise(), after in noise()) {
