@@ -21,6 +21,7 @@ pub mod app;
 pub mod cli;
 pub mod config;
 pub mod event;
+pub mod ingest;
 pub mod parse;
 pub mod store;
 pub mod telemetry;

@@ -70,6 +70,7 @@ pub fn parse_body(body: &[u8], format: Format, source: &str, ctx: &ParseContext)
         Format::Auto if lead.starts_with('<') && !lead[1..].starts_with(|c: char| c.is_ascii_digit()) => Format::Xml,
         Format::Auto if (lead.starts_with('{') || lead.starts_with('[')) && stix::looks_like_stix(lead) => Format::Stix,
         Format::Auto if lead.starts_with('[') => Format::Json,
+        Format::Auto if looks_like_csv(lead) => Format::Csv,
         other => other,
     };
     let documents = match format {
@@ -95,6 +96,42 @@ pub fn parse_body(body: &[u8], format: Format, source: &str, ctx: &ParseContext)
         }
     }
     out
+}
+
+/// A header of at least three name-like columns (no white space around names, no `=`, `<`
+/// or `{`), followed by rows of the same width. Only used when no format is named.
+fn looks_like_csv(text: &str) -> bool {
+    const SAMPLE_ROWS: usize = 5;
+    let Some(header) = text.lines().next() else {
+        return false;
+    };
+    let cells: Vec<&str> = header
+        .trim_end_matches('\r')
+        .split(',')
+        .map(|c| c.trim_matches('"'))
+        .collect();
+    // Prose has ", " between clauses; a header has no white space around its names.
+    let name_like = |c: &str| {
+        !c.is_empty()
+            && c.trim() == c
+            && c.bytes()
+                .all(|b| b.is_ascii_alphanumeric() || matches!(b, b' ' | b'_' | b'.' | b'@' | b'-' | b'/' | b'#'))
+    };
+    if cells.len() < 3 || !cells.iter().all(|c| name_like(c)) {
+        return false;
+    }
+    let mut reader = ::csv::ReaderBuilder::new()
+        .has_headers(true)
+        .flexible(true)
+        .from_reader(text.as_bytes());
+    let mut rows = 0;
+    for record in reader.records().take(SAMPLE_ROWS) {
+        match record {
+            Ok(r) if r.len() == cells.len() => rows += 1,
+            _ => return false,
+        }
+    }
+    rows > 0
 }
 
 /// Non-blank lines with their bytes, without line terminators.
@@ -330,6 +367,16 @@ mod tests {
 
     fn ctx() -> ParseContext {
         ParseContext::new(chrono::Utc::now())
+    }
+
+    #[test]
+    fn a_csv_body_is_detected_by_its_header_and_rows() {
+        let body = b"@timestamp,source.ip,user.name,message\n2026-11-20T10:00:00Z,10.0.0.1,alice,\"hi, there\"\n";
+        let parsed = parse_body(body, Format::Auto, "t", &ctx());
+        assert_eq!(parsed.len(), 1);
+        assert_eq!(parsed[0].event.user_name.as_deref(), Some("alice"));
+        assert!(!looks_like_csv("Hello, world, again\nAnother, line, here"));
+        assert!(!looks_like_csv("<13>Nov 20 10:00:00 host a,b,c"));
     }
 
     #[test]
