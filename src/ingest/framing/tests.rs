@@ -320,12 +320,15 @@ fn wire() -> impl Strategy<Value = Wire> {
     prop_oneof![Just(Wire::Counted), Just(Wire::Lf), Just(Wire::CrLf), Just(Wire::Nul)]
 }
 
+/// A message, how it goes on the wire and the separators sent after it.
+type Sent = (Vec<u8>, Wire, Vec<&'static [u8]>);
+
 /// Printable messages that may open with spaces or digits (those that would then misread as
 /// non-transparent are sent octet counted), each with its framing and a run of separators after it.
-fn connection() -> impl Strategy<Value = (Vec<(Vec<u8>, Wire, Vec<&'static [u8]>)>, bool)> {
+fn connection() -> impl Strategy<Value = (Vec<Sent>, bool)> {
     let separators = prop::collection::vec(prop::sample::select(vec![&b"\n"[..], b"\r\n", b"\0", b" "]), 0..3);
     let message = prop_oneof![
-        prop::collection::vec(0x20u8..=0x7e, 1..120),
+        prop::collection::vec(0x20u8..=0x7e, 1..60),
         ("[1-9][0-9]{0,10} [ -~]{0,20}", "[ ]{1,3}[ -~]{0,20}")
             .prop_flat_map(|(d, s)| prop_oneof![Just(d), Just(s)])
             .prop_map(String::into_bytes),
@@ -340,7 +343,7 @@ proptest! {
     #[test]
     fn random_connections_split_at_random_points_give_back_every_message_in_order(
         (messages, open_tail) in connection(),
-        max_message in 8usize..100,
+        max_message in 8usize..40,
         chunk_sizes in prop::collection::vec(1usize..150, 1..10),
     ) {
         let mut input = Vec::new();

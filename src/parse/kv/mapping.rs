@@ -1,6 +1,7 @@
-//! ECS names for the keys security devices write, and the typed coercions those names imply
-//! (addresses, ports, counts, times, severities, hashes). Shared by the CEF, LEEF and
-//! key=value parsers, which each keep their own key table; this module owns only the values.
+//! How a device's text becomes ECS field values: typed coercions (addresses, ports, counts,
+//! times, outcomes, hashes), severity words on the 0–10 scale, and the record writer that
+//! keeps what does not fit. Shared by the CEF, LEEF and key=value parsers, which each keep
+//! their own key table; this module knows no format's keys.
 
 use std::net::IpAddr;
 
@@ -13,7 +14,7 @@ use crate::parse::Fields;
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Kind {
     Text,
-    /// Text in ASCII lowercase (`network.protocol`, `http.request.method`).
+    /// Text in ASCII lowercase (`network.protocol`).
     Lower,
     /// An IPv4 or IPv6 address, kept as written.
     Ip,
@@ -42,7 +43,8 @@ pub(crate) type Target = (Kind, &'static [&'static str]);
 /// say) are overwritten, since the payload knows better.
 pub(crate) struct Writer<'o> {
     out: &'o mut Fields,
-    /// Fields present before this record began; overwritten once, then first-wins.
+    /// How many fields `out` held before this record; when any, the record is staged and
+    /// moved over them by [`Writer::finish`].
     before: usize,
     staged: Fields,
     pub(crate) clock: Clock,
@@ -241,8 +243,8 @@ pub(crate) fn outcome(value: &str) -> Option<&'static str> {
 }
 
 /// A severity on Tidemark's 0–10 scale from a number (0–10) or a word: CEF's Low 3,
-/// Medium 5, High 8, Very-High 10; syslog's names emergency 10, alert and critical 9,
-/// error 7, warning 5, notice 3, informational 2, debug 1. `Unknown` is none.
+/// Medium 5, High 8, Very-High 10; syslog's names as the syslog parser maps them: emergency 10,
+/// alert 9, critical 8, error 7, warning 5, notice 3, informational 2, debug 1. `Unknown` is none.
 pub(crate) fn severity(value: &str) -> Option<u8> {
     let value = value.trim();
     if let Ok(n) = value.parse::<f64>() {
@@ -252,8 +254,8 @@ pub(crate) fn severity(value: &str) -> Option<u8> {
     let word = lowercase(value, &mut buf)?;
     Some(match word {
         "very-high" | "veryhigh" | "very high" | "very_high" | "emergency" | "emerg" | "panic" => 10,
-        "alert" | "critical" | "crit" => 9,
-        "high" => 8,
+        "alert" => 9,
+        "high" | "critical" | "crit" => 8,
         "error" | "err" => 7,
         "medium" | "med" | "moderate" | "warning" | "warn" => 5,
         "low" | "notice" => 3,
@@ -266,7 +268,7 @@ pub(crate) fn severity(value: &str) -> Option<u8> {
 /// A syslog severity number (0 emergency … 7 debug) on the 0–10 scale, as [`severity`] maps
 /// the names.
 pub(crate) fn syslog_severity(level: u8) -> Option<u8> {
-    [10, 9, 9, 7, 5, 3, 2, 1].get(usize::from(level)).copied()
+    [10, 9, 8, 7, 5, 3, 2, 1].get(usize::from(level)).copied()
 }
 
 /// `text` in ASCII lowercase, in `buf`; none when it does not fit.

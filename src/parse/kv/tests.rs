@@ -133,7 +133,7 @@ fn severities_read_words_syslog_numbers_and_the_0_to_10_scale() {
         ("pri=0", 10),
         ("severity=high", 8),
         ("severity=4", 4),
-        ("sev=critical", 9),
+        ("sev=critical", 8),
     ];
     for (pair, level) in cases {
         let out = fields(&format!("{pair} src=10.0.0.1"));
