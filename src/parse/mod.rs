@@ -19,6 +19,7 @@ pub mod raw;
 pub(crate) mod records;
 pub mod stix;
 pub mod syslog;
+pub(crate) mod time;
 pub mod xml;
 
 use chrono::{DateTime, Utc};

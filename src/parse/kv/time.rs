@@ -2,10 +2,11 @@
 //! `MMM dd yyyy HH:mm:ss` family, and Java `SimpleDateFormat` patterns (LEEF `devTimeFormat`).
 //! Shared by the CEF, LEEF and key=value parsers; it knows nothing about their fields.
 
-use chrono::{DateTime, Datelike, Duration, FixedOffset, NaiveDate, NaiveDateTime, SecondsFormat, TimeZone, Utc};
+use chrono::{DateTime, FixedOffset, SecondsFormat, TimeZone, Utc};
 use chrono_tz::Tz;
 
 use crate::parse::ParseContext;
+use crate::parse::time::{LocalDateTime, Zone};
 
 /// What a parser needs from its [`ParseContext`] to read a timestamp later, in `write_fields`.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -94,12 +95,6 @@ pub(crate) fn parse_with_format(value: &str, pattern: &str, clock: &Clock) -> Op
     parts.resolve(clock)
 }
 
-#[derive(Debug, Clone, Copy)]
-enum Zone {
-    Fixed(FixedOffset),
-    Named(Tz),
-}
-
 #[derive(Debug, Default)]
 struct Parts {
     year: Option<i32>,
@@ -120,44 +115,17 @@ impl Parts {
             Some(_) => return None,
             None => self.hour % 24,
         };
-        let at = |year: i32| -> Option<DateTime<Utc>> {
-            let naive = NaiveDate::from_ymd_opt(year, self.month, self.day)?.and_hms_nano_opt(
-                hour,
-                self.minute,
-                self.second,
-                self.nano.unwrap_or(0),
-            )?;
-            let zone = self
-                .zone
-                .or(clock.tz.map(Zone::Named))
-                .unwrap_or(Zone::Fixed(FixedOffset::east_opt(0)?));
-            local_to_utc(naive, zone)
+        let local = LocalDateTime {
+            year: self.year,
+            month: self.month,
+            day: self.day,
+            hour,
+            minute: self.minute,
+            second: self.second,
+            nanos: self.nano.unwrap_or(0),
+            zone: self.zone,
         };
-        match self.year {
-            Some(year) => at(year),
-            // No year: the one that puts the time closest to when the record arrived.
-            None => {
-                let now = clock.received_at;
-                (now.year() - 1..=now.year() + 1)
-                    .filter_map(at)
-                    .min_by_key(|t| (*t - now).num_seconds().unsigned_abs())
-            }
-        }
-    }
-}
-
-fn local_to_utc(naive: NaiveDateTime, zone: Zone) -> Option<DateTime<Utc>> {
-    match zone {
-        Zone::Fixed(offset) => offset
-            .from_local_datetime(&naive)
-            .single()
-            .map(|t| t.with_timezone(&Utc)),
-        Zone::Named(tz) => tz
-            .from_local_datetime(&naive)
-            .earliest()
-            // A wall time skipped by a DST change: read it as the hour after.
-            .or_else(|| tz.from_local_datetime(&(naive + Duration::hours(1))).earliest())
-            .map(|t| t.with_timezone(&Utc)),
+        local.resolve(clock.received_at, clock.tz)
     }
 }
 
@@ -336,7 +304,7 @@ fn tail(rest: &str, parts: &mut Parts) -> Option<()> {
 /// `Z`, `UTC`, `GMT`, `±hh`, `±hhmm`, `±hh:mm` (also after `UTC`/`GMT`), an IANA name such
 /// as `Europe/Berlin`, or one of a few unambiguous abbreviations (`CEST`, `PDT`, ...).
 fn parse_zone(text: &str) -> Option<Zone> {
-    let fixed = |secs: i32| FixedOffset::east_opt(secs).map(Zone::Fixed);
+    let fixed = |secs: i32| FixedOffset::east_opt(secs).map(|_| Zone::Offset(secs));
     match text {
         "Z" | "z" | "UTC" | "GMT" | "UT" => return fixed(0),
         _ => {}

@@ -23,7 +23,7 @@ pub(super) fn parse<'a>(line: &'a str, priority: Option<u8>, pos: usize, ctx: &P
         Some(found) => {
             let (time, end) = found
                 .filter(|&(_, end)| matches!(bytes.get(end), None | Some(b' ' | b':')))
-                .and_then(|(stamp, end)| Some((stamp.resolve(ctx)?, end)))
+                .and_then(|(stamp, end)| Some((stamp.resolve(ctx.received_at, ctx.tz)?, end)))
                 .ok_or(SyslogError::Timestamp(pos))?;
             // Cisco ends the timestamp with a colon: `Nov 20 2026 10:00:00: %ASA-...`.
             let end = end + usize::from(bytes.get(end) == Some(&b':'));

@@ -41,7 +41,7 @@ pub(super) fn parse<'a>(
     } else {
         let parsed = time::iso(bytes, pos)
             .filter(|&(_, end_of_stamp)| end_of_stamp == end)
-            .and_then(|(stamp, _)| stamp.resolve(ctx));
+            .and_then(|(stamp, _)| stamp.resolve(ctx.received_at, ctx.tz));
         Some(parsed.ok_or(SyslogError::Timestamp(pos))?)
     };
     pos = end;

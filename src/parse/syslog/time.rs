@@ -2,26 +2,11 @@
 //! resolved to UTC with the context's zone and, for year-less BSD stamps, the year that puts
 //! the time closest to when the line was received.
 
-use chrono::{
-    DateTime, Datelike, FixedOffset, LocalResult, NaiveDate, NaiveDateTime, NaiveTime, Offset, TimeDelta, TimeZone, Utc,
-};
+use crate::parse::time::{LocalDateTime, Zone};
 
-use crate::parse::ParseContext;
-
-/// A timestamp as written, before its year or zone is settled.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(super) struct Stamp {
-    year: Option<i32>,
-    month: u32,
-    day: u32,
-    hour: u32,
-    minute: u32,
-    second: u32,
-    /// Sub-second part, truncated to microseconds.
-    nanos: u32,
-    /// Offset east of UTC in seconds, when the stamp carries one.
-    offset: Option<i32>,
-}
+/// A timestamp as written, before its year or zone is settled; resolved by
+/// [`LocalDateTime::resolve`].
+pub(super) type Stamp = LocalDateTime;
 
 const MONTHS: [&[u8; 3]; 12] = [
     b"jan", b"feb", b"mar", b"apr", b"may", b"jun", b"jul", b"aug", b"sep", b"oct", b"nov", b"dec",
@@ -46,10 +31,10 @@ pub(super) fn iso(bytes: &[u8], pos: usize) -> Option<(Stamp, usize)> {
         return None;
     }
     let (hour, minute, second, nanos, mut end) = clock(bytes, pos + 11)?;
-    let offset = match bytes.get(end) {
+    let zone = match bytes.get(end) {
         Some(b'Z' | b'z') => {
             end += 1;
-            Some(0)
+            Some(Zone::Offset(0))
         }
         Some(&sign @ (b'+' | b'-')) => {
             let hours = digits(bytes, end + 1, 2)?;
@@ -57,7 +42,7 @@ pub(super) fn iso(bytes: &[u8], pos: usize) -> Option<(Stamp, usize)> {
             let minutes = digits(bytes, end + 3 + colon, 2)?;
             end += 5 + colon;
             let seconds = (hours * 3600 + minutes * 60) as i32;
-            Some(if sign == b'-' { -seconds } else { seconds })
+            Some(Zone::Offset(if sign == b'-' { -seconds } else { seconds }))
         }
         _ => None,
     };
@@ -69,7 +54,7 @@ pub(super) fn iso(bytes: &[u8], pos: usize) -> Option<(Stamp, usize)> {
         minute,
         second,
         nanos,
-        offset,
+        zone,
     };
     Some((stamp, end))
 }
@@ -98,78 +83,12 @@ pub(super) fn bsd(bytes: &[u8], pos: usize) -> Option<(Stamp, usize)> {
         minute,
         second,
         nanos,
-        offset: None,
+        zone: None,
     };
     Some((stamp, end))
 }
 
-impl Stamp {
-    /// The instant in UTC, or `None` for an impossible date or time.
-    pub(super) fn resolve(&self, ctx: &ParseContext) -> Option<DateTime<Utc>> {
-        match self.year {
-            Some(year) => self.at_year(year, ctx),
-            None => self.nearest_year(ctx),
-        }
-    }
-
-    /// The candidate year closest to `received_at`: the received year unless that is more than
-    /// half a year away, in which case the neighbouring year on that side may be closer.
-    fn nearest_year(&self, ctx: &ParseContext) -> Option<DateTime<Utc>> {
-        let received = ctx.received_at;
-        let year = match ctx.tz {
-            Some(tz) => received.with_timezone(&tz).year(),
-            None => received.year(),
-        };
-        let distance = |t: DateTime<Utc>| (t - received).num_seconds().unsigned_abs();
-        let half_year = 182 * 86_400;
-        let same = self.at_year(year, ctx);
-        if let Some(t) = same
-            && distance(t) <= half_year
-        {
-            return same;
-        }
-        // Feb 29 exists in at most one of the three candidate years.
-        [year - 1, year + 1]
-            .into_iter()
-            .filter_map(|y| self.at_year(y, ctx))
-            .chain(same)
-            .min_by_key(|&t| distance(t))
-    }
-
-    fn at_year(&self, year: i32, ctx: &ParseContext) -> Option<DateTime<Utc>> {
-        let date = NaiveDate::from_ymd_opt(year, self.month, self.day)?;
-        // A leap second (`:60`) is kept by chrono as nanoseconds past 1e9 in second 59.
-        let (second, nanos) = match self.second {
-            60 => (59, self.nanos + 1_000_000_000),
-            s => (s, self.nanos),
-        };
-        let naive = date.and_time(NaiveTime::from_hms_nano_opt(self.hour, self.minute, second, nanos)?);
-        match (self.offset, ctx.tz) {
-            (Some(offset), _) => FixedOffset::east_opt(offset)?
-                .from_local_datetime(&naive)
-                .single()
-                .map(|t| t.to_utc()),
-            (None, Some(tz)) => Some(in_zone(&tz, naive)),
-            (None, None) => Some(naive.and_utc()),
-        }
-    }
-}
-
-/// A wall-clock time in `tz`: the earlier instant when a fall-back makes it ambiguous, and
-/// the offset in force just before a spring-forward gap when it does not exist.
-fn in_zone<Z: TimeZone>(tz: &Z, naive: NaiveDateTime) -> DateTime<Utc> {
-    match tz.from_local_datetime(&naive) {
-        LocalResult::Single(t) | LocalResult::Ambiguous(t, _) => t.to_utc(),
-        LocalResult::None => {
-            // Gaps are far apart: the offset a day earlier is the one before this gap.
-            let day_before = naive.checked_sub_signed(TimeDelta::days(1)).unwrap_or(naive);
-            let offset = tz.offset_from_utc_datetime(&day_before).fix();
-            naive.checked_sub_offset(offset).unwrap_or(naive).and_utc()
-        }
-    }
-}
-
-/// `HH:MM:SS[.frac]` at `pos`: hour, minute, second, nanoseconds (truncated to micros), end.
+/// `HH:MM:SS[.frac]` at `pos`: hour, minute, second, nanoseconds, end.
 fn clock(bytes: &[u8], pos: usize) -> Option<(u32, u32, u32, u32, usize)> {
     let hour = digits(bytes, pos, 2)?;
     let minute = after(bytes, pos + 2, b':').and_then(|p| digits(bytes, p, 2))?;
@@ -184,7 +103,6 @@ fn clock(bytes: &[u8], pos: usize) -> Option<(u32, u32, u32, u32, usize)> {
             scale /= 10;
             end += 1;
         }
-        nanos -= nanos % 1000;
     }
     Some((hour, minute, second, nanos, end))
 }
