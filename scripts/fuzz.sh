@@ -6,7 +6,8 @@ cd "$(dirname "$0")/.."
 seconds=${1:-60}
 command -v cargo-fuzz >/dev/null || cargo install cargo-fuzz --locked
 export RUSTC_BOOTSTRAP=1
-for target in syslog cef leef kv xml csv stix ioc; do
+targets=${TIDEMARK_FUZZ_TARGETS:-syslog cef leef kv xml csv stix ioc}
+for target in $targets; do
   echo "fuzzing $target for ${seconds}s" >&2
   cargo fuzz run "$target" -- -max_total_time="$seconds" -max_len=4096
 done
