@@ -2,3 +2,4 @@
 //! only frames bytes; formats belong to `parse`, storage to `store`.
 
 pub mod framing;
+pub mod syslog;

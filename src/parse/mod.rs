@@ -26,7 +26,7 @@ use chrono::{DateTime, Utc};
 
 pub use ecs::{NormalizeError, normalize};
 pub use metric::{SampleError, sample};
-pub use raw::{Format, Parsed, UnknownFormat, parse_body};
+pub use raw::{Format, Parsed, UnknownFormat, parse_body, parse_record};
 pub use records::{FrameError, Record, split_records};
 
 /// The flat fields of one parsed record, keyed by dotted ECS names (`source.ip`,

@@ -98,6 +98,13 @@ pub fn parse_body(body: &[u8], format: Format, source: &str, ctx: &ParseContext)
     out
 }
 
+/// Parses `raw` as exactly one record (a syslog datagram or a framed stream message), so
+/// that its `raw` is the message byte for byte even when it spans lines.
+pub fn parse_record(raw: &[u8], format: Format, source: &str, ctx: &ParseContext) -> Parsed {
+    let text = String::from_utf8_lossy(raw);
+    parse_line(0, &text, raw, format, source, ctx)
+}
+
 /// A header of at least three name-like columns (no white space around names, no `=`, `<`
 /// or `{`), followed by rows of the same width. Only used when no format is named.
 fn looks_like_csv(text: &str) -> bool {
