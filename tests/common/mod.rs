@@ -1,6 +1,6 @@
 //! Test harness: one TimescaleDB cluster per test run (from `scripts/with-test-cluster.sh`
-//! via `TIDEMARK_TEST_PG`, or an embedded one per test process), a fresh database per test,
-//! and the app served on 127.0.0.1:0.
+//! via `TIDEMARK_TEST_PG`, or else a shared one in `$TMPDIR/tidemark-test-shared`), a fresh
+//! database per test, and the app served on 127.0.0.1:0.
 #![allow(dead_code, unreachable_pub)]
 
 use std::net::SocketAddr;
@@ -19,8 +19,13 @@ pub fn cluster_conn() -> String {
     if let Ok(conn) = std::env::var("TIDEMARK_TEST_PG") {
         return conn;
     }
+    // Without `make test`, every test process shares one cluster, started once and left
+    // running for later runs; a file lock keeps two processes from initializing it together.
     let cluster = FALLBACK.get_or_init(|| {
-        let dir = std::env::temp_dir().join(format!("tidemark-test-{}", std::process::id()));
+        let dir = std::env::temp_dir().join("tidemark-test-shared");
+        std::fs::create_dir_all(&dir).expect("create the shared test cluster directory");
+        let lock = std::fs::File::create(dir.with_extension("lock")).expect("create the test cluster lock");
+        lock.lock().expect("lock the shared test cluster");
         let mut opts = ClusterOptions::new(&dir);
         opts.settings = vec![
             ("timescaledb.max_background_workers".into(), "0".into()),
