@@ -32,15 +32,46 @@ pub fn normalize(value: Value, raw: &[u8], default_source: &str) -> Result<NewEv
     };
     let mut flat = Map::new();
     flatten(String::new(), object, &mut flat)?;
+    normalize_flat(&mut flat, raw, default_source)
+}
 
-    let event_time = take(&mut flat, "@timestamp").map(parse_timestamp).transpose()?;
-    let kind = match take_string(&mut flat, "event.kind")? {
+/// Fields with a column of their own; they leave `fields` when the event is built.
+const COLUMN_FIELDS: [&str; 15] = [
+    "@timestamp",
+    "event.kind",
+    "event.id",
+    "event.severity",
+    "event.dataset",
+    "host.name",
+    "source.ip",
+    "source.port",
+    "destination.ip",
+    "destination.port",
+    "user.name",
+    "process.name",
+    "event.action",
+    "event.outcome",
+    "message",
+];
+
+/// Normalizes fields that are already flat (dotted keys). On error `flat` is left as it was,
+/// so a caller can set the named field aside and try again without copying the map first.
+pub(crate) fn normalize_flat(
+    flat: &mut Map<String, Value>,
+    raw: &[u8],
+    default_source: &str,
+) -> Result<NewEvent, NormalizeError> {
+    if let Some((key, _)) = flat.iter().find(|(k, v)| k.contains('\0') || contains_nul(v)) {
+        return Err(NormalizeError::Nul(key.replace('\0', "\\0")));
+    }
+    let event_time = get(flat, "@timestamp").map(parse_timestamp).transpose()?;
+    let kind = match get_string(flat, "event.kind")? {
         Some(k) => k
             .parse()
             .map_err(|e: crate::event::UnknownKind| invalid("event.kind", e.to_string()))?,
         None => EventKind::Log,
     };
-    let event_id = take_string(&mut flat, "event.id")?;
+    let event_id = get_string(flat, "event.id")?;
     if let Some(id) = &event_id
         && (id.is_empty() || id.len() > MAX_EVENT_ID_LEN)
     {
@@ -49,28 +80,46 @@ pub fn normalize(value: Value, raw: &[u8], default_source: &str) -> Result<NewEv
             format!("must be 1 to {MAX_EVENT_ID_LEN} bytes long"),
         ));
     }
-    let severity = take(&mut flat, "event.severity").map(parse_severity).transpose()?;
-    let source = take_string(&mut flat, "event.dataset")?.unwrap_or_else(|| default_source.to_owned());
-
-    Ok(NewEvent {
+    let severity = get(flat, "event.severity").map(parse_severity).transpose()?;
+    let source = get_string(flat, "event.dataset")?.unwrap_or_else(|| default_source.to_owned());
+    let event = NewEvent {
         event_time,
         kind,
         source,
         event_id,
         severity,
-        host_name: take_string(&mut flat, "host.name")?,
-        source_ip: take_ip(&mut flat, "source.ip")?,
-        source_port: take_port(&mut flat, "source.port")?,
-        destination_ip: take_ip(&mut flat, "destination.ip")?,
-        destination_port: take_port(&mut flat, "destination.port")?,
-        user_name: take_string(&mut flat, "user.name")?,
-        process_name: take_string(&mut flat, "process.name")?,
-        event_action: take_string(&mut flat, "event.action")?,
-        event_outcome: take_string(&mut flat, "event.outcome")?,
-        message: take_string(&mut flat, "message")?,
-        fields_json: crate::event::canonical_json(&flat),
+        host_name: get_string(flat, "host.name")?,
+        source_ip: get_ip(flat, "source.ip")?,
+        source_port: get_port(flat, "source.port")?,
+        destination_ip: get_ip(flat, "destination.ip")?,
+        destination_port: get_port(flat, "destination.port")?,
+        user_name: get_string(flat, "user.name")?,
+        process_name: get_string(flat, "process.name")?,
+        event_action: get_string(flat, "event.action")?,
+        event_outcome: get_string(flat, "event.outcome")?,
+        message: get_string(flat, "message")?,
+        fields_json: String::new(),
         raw: raw.to_vec(),
+    };
+    for field in COLUMN_FIELDS {
+        flat.remove(field);
+    }
+    Ok(NewEvent {
+        fields_json: crate::event::canonical_json(flat),
+        ..event
     })
+}
+
+/// Flattens, in place, any nested object among `fields` into dotted keys (a JSON line in a
+/// raw body can carry ECS nested); already flat fields are left as they are, uncopied.
+pub(crate) fn flatten_nested(fields: &mut Map<String, Value>) -> Result<(), NormalizeError> {
+    if !fields.values().any(|v| matches!(v, Value::Object(m) if !m.is_empty())) {
+        return Ok(());
+    }
+    let mut flat = Map::new();
+    flatten(String::new(), std::mem::take(fields), &mut flat)?;
+    *fields = flat;
+    Ok(())
 }
 
 /// Flattens nested objects into dotted keys; arrays and scalars are leaves.
@@ -81,15 +130,9 @@ fn flatten(prefix: String, object: Map<String, Value>, out: &mut Map<String, Val
         } else {
             format!("{prefix}.{key}")
         };
-        if name.contains('\0') {
-            return Err(NormalizeError::Nul(name.replace('\0', "\\0")));
-        }
         match value {
             Value::Object(inner) if !inner.is_empty() => flatten(name, inner, out)?,
             leaf => {
-                if contains_nul(&leaf) {
-                    return Err(NormalizeError::Nul(name));
-                }
                 if out.insert(name.clone(), leaf).is_some() {
                     return Err(NormalizeError::Duplicate(name));
                 }
@@ -115,22 +158,23 @@ fn invalid(field: &'static str, reason: impl Into<String>) -> NormalizeError {
     }
 }
 
-fn take(flat: &mut Map<String, Value>, field: &'static str) -> Option<(Value, &'static str)> {
-    flat.remove(field).filter(|v| !v.is_null()).map(|v| (v, field))
+/// A column field's value, unless absent or null.
+fn get<'m>(flat: &'m Map<String, Value>, field: &'static str) -> Option<(&'m Value, &'static str)> {
+    flat.get(field).filter(|v| !v.is_null()).map(|v| (v, field))
 }
 
-fn take_string(flat: &mut Map<String, Value>, field: &'static str) -> Result<Option<String>, NormalizeError> {
-    match take(flat, field) {
+fn get_string(flat: &Map<String, Value>, field: &'static str) -> Result<Option<String>, NormalizeError> {
+    match get(flat, field) {
         None => Ok(None),
-        Some((Value::String(s), _)) => Ok(Some(s)),
+        Some((Value::String(s), _)) => Ok(Some(s.clone())),
         Some((Value::Number(n), _)) => Ok(Some(n.to_string())),
         Some((Value::Bool(b), _)) => Ok(Some(b.to_string())),
         Some(_) => Err(invalid(field, "expected a string")),
     }
 }
 
-fn take_ip(flat: &mut Map<String, Value>, field: &'static str) -> Result<Option<IpAddr>, NormalizeError> {
-    match take_string(flat, field)? {
+fn get_ip(flat: &Map<String, Value>, field: &'static str) -> Result<Option<IpAddr>, NormalizeError> {
+    match get_string(flat, field)? {
         None => Ok(None),
         Some(s) => s
             .parse()
@@ -139,8 +183,8 @@ fn take_ip(flat: &mut Map<String, Value>, field: &'static str) -> Result<Option<
     }
 }
 
-fn take_port(flat: &mut Map<String, Value>, field: &'static str) -> Result<Option<i32>, NormalizeError> {
-    let port = match take(flat, field) {
+fn get_port(flat: &Map<String, Value>, field: &'static str) -> Result<Option<i32>, NormalizeError> {
+    let port = match get(flat, field) {
         None => return Ok(None),
         Some((Value::Number(n), _)) => n.as_u64(),
         Some((Value::String(s), _)) => s.trim().parse::<u64>().ok(),
@@ -152,8 +196,8 @@ fn take_port(flat: &mut Map<String, Value>, field: &'static str) -> Result<Optio
     }
 }
 
-fn parse_severity((value, field): (Value, &'static str)) -> Result<i16, NormalizeError> {
-    let n = match &value {
+fn parse_severity((value, field): (&Value, &'static str)) -> Result<i16, NormalizeError> {
+    let n = match value {
         Value::Number(n) => n.as_f64(),
         Value::String(s) => s.trim().parse::<f64>().ok(),
         _ => None,
@@ -166,8 +210,8 @@ fn parse_severity((value, field): (Value, &'static str)) -> Result<i16, Normaliz
 
 /// RFC 3339 text, or a number of milliseconds since the epoch. Truncated to microseconds,
 /// the precision the database keeps, so the hash chain sees what is stored.
-fn parse_timestamp((value, field): (Value, &'static str)) -> Result<DateTime<Utc>, NormalizeError> {
-    let time = match &value {
+fn parse_timestamp((value, field): (&Value, &'static str)) -> Result<DateTime<Utc>, NormalizeError> {
+    let time = match value {
         Value::String(s) => DateTime::parse_from_rfc3339(s)
             .map(|t| t.with_timezone(&Utc))
             .map_err(|e| invalid(field, format!("{s:?} is not an RFC 3339 timestamp: {e}")))?,

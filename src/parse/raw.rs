@@ -289,7 +289,8 @@ fn finish(index: usize, mut fields: Fields, raw: &[u8], source: &str, mut error:
         fields.insert("tidemark.iocs".into(), serde_json::to_value(&iocs).unwrap_or_default());
     }
     for _ in 0..fields.len() + 2 {
-        let note = match ecs::normalize(Value::Object(fields.clone()), raw, source) {
+        let outcome = ecs::flatten_nested(&mut fields).and_then(|()| ecs::normalize_flat(&mut fields, raw, source));
+        let note = match outcome {
             Ok(event) => {
                 return Parsed {
                     index,
@@ -384,6 +385,19 @@ mod tests {
         assert_eq!(parsed[0].event.user_name.as_deref(), Some("alice"));
         assert!(!looks_like_csv("Hello, world, again\nAnother, line, here"));
         assert!(!looks_like_csv("<13>Nov 20 10:00:00 host a,b,c"));
+    }
+
+    #[test]
+    fn a_nested_json_line_lands_in_the_same_columns_as_a_dotted_one() {
+        let parsed = parse_body(
+            b"{\"source\":{\"ip\":\"10.0.0.1\"},\"user\":{\"name\":\"bob\"}}",
+            Format::Json,
+            "t",
+            &ctx(),
+        );
+        assert_eq!(parsed[0].event.source_ip, Some("10.0.0.1".parse().unwrap()));
+        assert_eq!(parsed[0].event.user_name.as_deref(), Some("bob"));
+        assert_eq!(parsed[0].parse_error, None);
     }
 
     #[test]
