@@ -81,13 +81,7 @@ async fn a_retry_with_the_same_event_ids_stores_nothing_twice() {
         (Some(50), Some(50))
     );
     assert!(second["first_position"].is_null());
-    let client = app.db.client().await;
-    let count: i64 = client
-        .query_one("SELECT count(*) FROM events", &[])
-        .await
-        .unwrap()
-        .get(0);
-    assert_eq!(count, 50);
+    assert_eq!(app.db.event_count().await, 50);
 
     // The same id under another tenant is a different event.
     let other = app.db.token("globex", Role::Ingest).await;
@@ -113,14 +107,7 @@ async fn malformed_json_gets_400_naming_line_and_offset_and_stores_nothing() {
     let json: serde_json::Value = resp.json().await.unwrap();
     let error = json["error"].as_str().unwrap();
     assert!(error.contains("line 2") && error.contains("byte offset"), "{error}");
-    let count: i64 = app
-        .db
-        .client()
-        .await
-        .query_one("SELECT count(*) FROM events", &[])
-        .await
-        .unwrap()
-        .get(0);
+    let count = app.db.event_count().await;
     assert_eq!(count, 0, "nothing of a malformed request is stored");
 }
 

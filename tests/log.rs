@@ -148,14 +148,7 @@ async fn a_reader_tailing_by_position_never_skips_an_event_while_writers_run() {
     }
     done.store(true, Ordering::SeqCst);
     let seen = reader.await.unwrap();
-    let total: i64 = app
-        .db
-        .client()
-        .await
-        .query_one("SELECT count(*) FROM events", &[])
-        .await
-        .unwrap()
-        .get(0);
+    let total = app.db.event_count().await;
     assert_eq!(seen.len() as i64, total);
 }
 

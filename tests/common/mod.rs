@@ -68,6 +68,16 @@ impl TestDb {
         psql_client(&self.conn).await
     }
 
+    /// How many events the log holds.
+    pub async fn event_count(&self) -> i64 {
+        self.client()
+            .await
+            .query_one("SELECT count(*) FROM events", &[])
+            .await
+            .unwrap()
+            .get(0)
+    }
+
     pub async fn token(&self, tenant: &str, role: Role) -> String {
         store::create_token(&self.store, &TenantId::new(tenant).unwrap(), role, None)
             .await
