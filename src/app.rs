@@ -8,9 +8,11 @@ use std::time::Duration;
 
 use anyhow::Context;
 use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
 
 use crate::api::{self, AppState, Limits};
 use crate::config::Settings;
+use crate::project::{self, RunnerOptions};
 use crate::store::{self, Appender, AppenderOptions, ClusterOptions, EmbeddedCluster, Store};
 use crate::telemetry::Metrics;
 
@@ -127,7 +129,45 @@ pub fn build_state(store: Store, settings: &Settings) -> (AppState, tokio::task:
         request_timeout: Duration::from_secs(settings.request_timeout_secs),
         replay_page_size: settings.replay_page_size.clamp(1, 50_000),
     };
-    (AppState::new(store, appender, metrics, limits), task)
+    (with_soc(AppState::new(store, appender, metrics, limits), settings), task)
+}
+
+/// Adds the SOC workflow to `state`: evidence files in the configured object store, and the
+/// projection runners (standbys while another process leads).
+fn with_soc(mut state: AppState, settings: &Settings) -> AppState {
+    state.soc = state
+        .soc
+        .clone()
+        .with_evidence(settings.object_store_url(), settings.evidence_max_bytes);
+    let runners = project::start_runners(&state.store, runner_options(settings), Arc::clone(&state.metrics));
+    state.with_projections(runners)
+}
+
+/// The projection runner's settings.
+pub fn runner_options(settings: &Settings) -> RunnerOptions {
+    let window = i64::try_from(settings.alert_dedup_window_secs).unwrap_or(i64::MAX / 1000);
+    RunnerOptions {
+        batch_events: settings.projection_batch_events.clamp(1, 100_000),
+        dedup_window: chrono::Duration::seconds(window),
+        ..RunnerOptions::default()
+    }
+}
+
+/// How often, and past what age, evidence files that no action registered are removed.
+const ORPHAN_SWEEP_EVERY: Duration = Duration::from_secs(3600);
+
+/// Removes orphaned evidence files now and then, for as long as the server runs.
+fn spawn_orphan_sweep(store: Store, objects: Arc<dyn object_store::ObjectStore>) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async move {
+        loop {
+            match project::sweep_orphans(&store, &objects, ORPHAN_SWEEP_EVERY).await {
+                Ok(0) => {}
+                Ok(n) => tracing::info!(removed = n, "orphaned evidence files removed"),
+                Err(e) => tracing::warn!(error = %e, "evidence orphan sweep failed"),
+            }
+            tokio::time::sleep(ORPHAN_SWEEP_EVERY).await;
+        }
+    })
 }
 
 /// `tidemark serve`: runs until Ctrl-C or SIGTERM.
@@ -142,16 +182,34 @@ pub async fn serve(settings: Settings) -> anyhow::Result<()> {
 
 async fn run(settings: &Settings, store: Store) -> anyhow::Result<()> {
     store::migrate(&store).await.context("applying migrations")?;
+    let objects = project::open_object_store(&settings.object_store_url()).context("opening the object store")?;
+    let sweep = spawn_orphan_sweep(store.clone(), objects);
     let (state, appender_task) = build_state(store, settings);
     let listener = TcpListener::bind(settings.http_addr)
         .await
         .with_context(|| format!("binding {}", settings.http_addr))?;
     let addr: SocketAddr = listener.local_addr()?;
-    tracing::info!(%addr, "tidemark listening");
+    let shutdown = CancellationToken::new();
+    tokio::spawn({
+        let shutdown = shutdown.clone();
+        async move {
+            shutdown_signal().await;
+            shutdown.cancel();
+        }
+    });
+    let connectors = settings
+        .run_connectors
+        .then(|| tokio::spawn(Arc::clone(&state.connectors).run(shutdown.clone())));
+    tracing::info!(%addr, connectors = settings.run_connectors, "tidemark listening");
     axum::serve(listener, api::router(state))
-        .with_graceful_shutdown(shutdown_signal())
+        .with_graceful_shutdown(shutdown.clone().cancelled_owned())
         .await?;
-    tracing::info!("HTTP server stopped; draining the appender");
+    if let Some(task) = connectors {
+        tracing::info!("HTTP server stopped; stopping connectors");
+        task.await.context("connector supervisor")?;
+    }
+    sweep.abort();
+    tracing::info!("draining the appender");
     appender_task.await.context("appender task")?;
     Ok(())
 }

@@ -1,10 +1,11 @@
-//! The command line: `serve`, `migrate`, `token create`, `verify`.
+//! The command line: `serve`, `migrate`, `token create`, `verify`, `project rebuild|status`.
 
 use clap::{Parser, Subcommand};
 
 use crate::app::{self, Database};
 use crate::config::Settings;
 use crate::event::{Role, TenantId};
+use crate::project;
 use crate::store;
 
 #[derive(Debug, Parser)]
@@ -27,6 +28,20 @@ enum Command {
     },
     /// Walk the hash chain and name the first broken batch. Exits 1 if the chain is broken.
     Verify,
+    /// Projections (read models folded from the log).
+    Project {
+        #[command(subcommand)]
+        command: ProjectCommand,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum ProjectCommand {
+    /// Rebuild a projection (alerts or incidents) from position 0 beside the live version,
+    /// switch reads to it once it has caught up, and remove the old version.
+    Rebuild { name: String },
+    /// Print each projection's versions, checkpoints and lag as JSON.
+    Status,
 }
 
 #[derive(Debug, Subcommand)]
@@ -63,6 +78,7 @@ pub async fn run(cli: Cli, settings: Settings) -> anyhow::Result<i32> {
             println!("{token}");
             Ok(0)
         }
+        Command::Project { command } => project_command(command, &settings).await,
         Command::Verify => {
             let report = with_store(&settings, |db| async move {
                 let report = store::verify_chain(&db, |r| {
@@ -91,6 +107,31 @@ pub async fn run(cli: Cli, settings: Settings) -> anyhow::Result<i32> {
                     Ok(1)
                 }
             }
+        }
+    }
+}
+
+async fn project_command(command: ProjectCommand, settings: &Settings) -> anyhow::Result<i32> {
+    match command {
+        ProjectCommand::Rebuild { name } => {
+            let kind = project::ProjectionKind::parse(&name)?;
+            let opts = app::runner_options(settings);
+            let report = with_store(settings, |db| async move {
+                let progress = |position: i64, head: i64| {
+                    if position % 100_000 < opts.batch_events || position >= head {
+                        eprintln!("{name}: position {position} of {head}");
+                    }
+                };
+                Ok(project::rebuild(&db, kind, &opts, progress).await?)
+            })
+            .await?;
+            println!("{}", serde_json::to_string_pretty(&report)?);
+            Ok(0)
+        }
+        ProjectCommand::Status => {
+            let status = with_store(settings, |db| async move { Ok(project::projection_status(&db).await?) }).await?;
+            println!("{}", serde_json::to_string_pretty(&status)?);
+            Ok(0)
         }
     }
 }

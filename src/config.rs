@@ -46,6 +46,17 @@ pub struct Settings {
     /// Unix-socket port of the embedded cluster.
     pub pg_port: u16,
     pub replay_page_size: i64,
+    /// Run the listeners of the `connectors` table on this server (turn off on all but one
+    /// server that shares a database, or on query-only nodes).
+    pub run_connectors: bool,
+    /// Where evidence files go; `None` means `file://<data_dir>/objects`.
+    pub object_store_url: Option<String>,
+    /// Largest evidence file accepted (413 beyond).
+    pub evidence_max_bytes: u64,
+    /// Alert events with the same fingerprint this close in time become one alert.
+    pub alert_dedup_window_secs: u64,
+    /// Most events a projection applies in one transaction.
+    pub projection_batch_events: i64,
 }
 
 impl Default for Settings {
@@ -63,6 +74,11 @@ impl Default for Settings {
             request_timeout_secs: 60,
             pg_port: 5432,
             replay_page_size: 2_000,
+            run_connectors: true,
+            object_store_url: None,
+            evidence_max_bytes: 64 * 1024 * 1024,
+            alert_dedup_window_secs: 900,
+            projection_batch_events: 2_000,
         }
     }
 }
@@ -115,6 +131,13 @@ impl Settings {
         env!("TIDEMARK_REQUEST_TIMEOUT_SECS", self.request_timeout_secs);
         env!("TIDEMARK_PG_PORT", self.pg_port);
         env!("TIDEMARK_REPLAY_PAGE_SIZE", self.replay_page_size);
+        env!("TIDEMARK_RUN_CONNECTORS", self.run_connectors);
+        env!("TIDEMARK_EVIDENCE_MAX_BYTES", self.evidence_max_bytes);
+        env!("TIDEMARK_ALERT_DEDUP_WINDOW_SECS", self.alert_dedup_window_secs);
+        env!("TIDEMARK_PROJECTION_BATCH_EVENTS", self.projection_batch_events);
+        if let Some(url) = get("TIDEMARK_OBJECT_STORE_URL").filter(|u| !u.is_empty()) {
+            self.object_store_url = Some(url);
+        }
         if let Some(v) = get("TIDEMARK_LOG_FORMAT") {
             self.log_format = match v.as_str() {
                 "json" => LogFormat::Json,
@@ -137,6 +160,16 @@ impl Settings {
             self.database_url = Some(SecretString::from(url));
         }
         Ok(())
+    }
+
+    /// The object store URL: the setting, else `file://` and `<data_dir>/objects` made absolute.
+    pub fn object_store_url(&self) -> String {
+        if let Some(url) = &self.object_store_url {
+            return url.clone();
+        }
+        let dir = self.data_dir.join("objects");
+        let dir = std::path::absolute(&dir).unwrap_or(dir);
+        format!("file://{}", dir.display())
     }
 
     /// The external database's connection settings, if one is configured.

@@ -12,6 +12,8 @@
 //!    chain in `log_batches`, and commits. Only then does the API answer 2xx.
 //! 4. `GET /api/v1/replay` reads the log back in position order, page by page, as NDJSON;
 //!    `tidemark verify` recomputes the hash chain from the stored rows.
+//! 5. [`project`]'s runner folds the log by position into read models (alerts, incidents);
+//!    analyst actions on them are checked against their folded state and appended as events.
 //!
 //! [`app`] wires these together (embedded or external PostgreSQL, graceful shutdown);
 //! [`config`] and [`telemetry`] hold settings, logs and metrics.
@@ -23,5 +25,6 @@ pub mod config;
 pub mod event;
 pub mod ingest;
 pub mod parse;
+pub mod project;
 pub mod store;
 pub mod telemetry;

@@ -44,6 +44,62 @@ pub struct HttpLabels {
     pub status: u16,
 }
 
+/// Labels of one connector's series.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct ConnectorLabels {
+    pub tenant: String,
+    pub connector: String,
+}
+
+/// A connector's dropped-message series, one per reason.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct ConnectorDropLabels {
+    pub tenant: String,
+    pub connector: String,
+    pub reason: &'static str,
+}
+
+impl ConnectorDropLabels {
+    pub fn new(c: &ConnectorLabels, reason: &'static str) -> Self {
+        ConnectorDropLabels {
+            tenant: c.tenant.clone(),
+            connector: c.connector.clone(),
+            reason,
+        }
+    }
+}
+
+/// A connector's state series: 1 for the state it is in, 0 for the others.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct ConnectorStateLabels {
+    pub tenant: String,
+    pub connector: String,
+    pub state: &'static str,
+}
+
+impl ConnectorStateLabels {
+    pub fn new(c: &ConnectorLabels, state: &'static str) -> Self {
+        ConnectorStateLabels {
+            tenant: c.tenant.clone(),
+            connector: c.connector.clone(),
+            state,
+        }
+    }
+}
+
+/// Labels of one projection's series.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct ProjectionLabels {
+    pub projection: String,
+}
+
+/// Labels of analyst actions: the action and how it ended (ok, conflict, stale_version, ...).
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct ActionLabels {
+    pub action: String,
+    pub outcome: String,
+}
+
 /// Every metric Tidemark exports on `/metrics`.
 pub struct Metrics {
     registry: Registry,
@@ -61,6 +117,20 @@ pub struct Metrics {
     pub append_connected: Gauge,
     pub append_last_commit_age_seconds: Gauge<f64, std::sync::atomic::AtomicU64>,
     pub metric_samples: Counter,
+    pub projection_lag_events: Family<ProjectionLabels, Gauge>,
+    pub projection_position: Family<ProjectionLabels, Gauge>,
+    pub projection_events: Family<ProjectionLabels, Counter>,
+    pub projection_batch_seconds: Family<ProjectionLabels, Histogram>,
+    pub soc_actions: Family<ActionLabels, Counter>,
+    pub evidence_bytes: Counter,
+    pub connector_received: Family<ConnectorLabels, Counter>,
+    pub connector_parsed: Family<ConnectorLabels, Counter>,
+    pub connector_stored: Family<ConnectorLabels, Counter>,
+    pub connector_bytes: Family<ConnectorLabels, Counter>,
+    pub connector_connections: Family<ConnectorLabels, Counter>,
+    pub connector_truncated: Family<ConnectorLabels, Counter>,
+    pub connector_dropped: Family<ConnectorDropLabels, Counter>,
+    pub connector_state: Family<ConnectorStateLabels, Gauge>,
 }
 
 impl Default for Metrics {
@@ -91,6 +161,22 @@ impl Metrics {
             append_connected: Gauge::default(),
             append_last_commit_age_seconds: Gauge::default(),
             metric_samples: Counter::default(),
+            projection_lag_events: Family::default(),
+            projection_position: Family::default(),
+            projection_events: Family::default(),
+            projection_batch_seconds: Family::new_with_constructor(|| {
+                Histogram::new(exponential_buckets(0.0005, 2.0, 16))
+            }),
+            soc_actions: Family::default(),
+            evidence_bytes: Counter::default(),
+            connector_received: Family::default(),
+            connector_parsed: Family::default(),
+            connector_stored: Family::default(),
+            connector_bytes: Family::default(),
+            connector_connections: Family::default(),
+            connector_truncated: Family::default(),
+            connector_dropped: Family::default(),
+            connector_state: Family::default(),
             registry: Registry::default(),
         };
         registry.register(
@@ -159,6 +245,52 @@ impl Metrics {
             m.append_last_commit_age_seconds.clone(),
         );
         registry.register("metric_samples", "Metric samples stored", m.metric_samples.clone());
+        registry.register(
+            "projection_lag_events",
+            "Log positions not yet folded into a projection's live version",
+            m.projection_lag_events.clone(),
+        );
+        registry.register(
+            "projection_position",
+            "Checkpoint of a projection's live version",
+            m.projection_position.clone(),
+        );
+        registry.register(
+            "projection_events",
+            "Events folded into a projection by this process",
+            m.projection_events.clone(),
+        );
+        registry.register(
+            "projection_batch_seconds",
+            "Time to apply one projection batch and its checkpoint",
+            m.projection_batch_seconds.clone(),
+        );
+        registry.register(
+            "soc_actions",
+            "Analyst actions on alerts and incidents, by outcome",
+            m.soc_actions.clone(),
+        );
+        registry.register("evidence_bytes", "Bytes of evidence files stored", m.evidence_bytes.clone());
+        for (name, help, family) in [
+            ("connector_received", "Messages a connector received", &m.connector_received),
+            ("connector_parsed", "Messages a parser understood (the rest are stored as text)", &m.connector_parsed),
+            ("connector_stored", "Messages a connector committed to the log", &m.connector_stored),
+            ("connector_bytes", "Bytes a connector read off the wire", &m.connector_bytes),
+            ("connector_connections", "Connections accepted (TCP, TLS)", &m.connector_connections),
+            ("connector_truncated", "Messages cut to the connector's maximum size", &m.connector_truncated),
+        ] {
+            registry.register(name, help, family.clone());
+        }
+        registry.register(
+            "connector_dropped",
+            "Messages (or connections, for connection_limit and tls_handshake) a connector dropped, by reason",
+            m.connector_dropped.clone(),
+        );
+        registry.register(
+            "connector_state",
+            "1 for the state a connector is in (starting, active, warning, error, stopped)",
+            m.connector_state.clone(),
+        );
         Metrics { registry, ..m }
     }
 

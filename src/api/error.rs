@@ -8,6 +8,7 @@ use axum::response::{IntoResponse, Response};
 use serde_json::json;
 
 use crate::parse::FrameError;
+use crate::project;
 use crate::store;
 
 /// Everything a handler can fail with.
@@ -19,6 +20,10 @@ pub enum ApiError {
     Forbidden(String),
     #[error("{0}")]
     BadRequest(String),
+    #[error("{0}")]
+    NotFound(String),
+    #[error("{0}")]
+    Conflict(String),
     #[error("request body exceeds the limit of {limit} bytes")]
     PayloadTooLarge { limit: usize },
     #[error(transparent)]
@@ -27,6 +32,8 @@ pub enum ApiError {
     CommitTimeout(u64),
     #[error(transparent)]
     Store(#[from] store::Error),
+    #[error(transparent)]
+    Project(#[from] project::Error),
 }
 
 impl ApiError {
@@ -47,6 +54,10 @@ impl IntoResponse for ApiError {
             ApiError::Forbidden(_) => (StatusCode::FORBIDDEN, "forbidden", None),
             ApiError::BadRequest(_) => (StatusCode::BAD_REQUEST, "bad_request", None),
             ApiError::Frame(_) => (StatusCode::BAD_REQUEST, "malformed_json", None),
+            ApiError::NotFound(_) => (StatusCode::NOT_FOUND, "not_found", None),
+            ApiError::Conflict(_) | ApiError::Store(store::Error::Conflict(_)) => {
+                (StatusCode::CONFLICT, "conflict", None)
+            }
             ApiError::PayloadTooLarge { .. } => (StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large", None),
             ApiError::CommitTimeout(_) => (StatusCode::SERVICE_UNAVAILABLE, "commit_timeout", Some("5")),
             ApiError::Store(e) if e.is_bad_data() => (StatusCode::BAD_REQUEST, "bad_request", None),
@@ -55,6 +66,7 @@ impl IntoResponse for ApiError {
             }
             ApiError::Store(e) if e.is_transient() => (StatusCode::SERVICE_UNAVAILABLE, "unavailable", Some("5")),
             ApiError::Store(_) => (StatusCode::INTERNAL_SERVER_ERROR, "internal", None),
+            ApiError::Project(e) => project_status(e),
         };
         let message = if status.is_server_error() && status != StatusCode::SERVICE_UNAVAILABLE {
             tracing::error!(error = ?self, "request failed");
@@ -65,13 +77,40 @@ impl IntoResponse for ApiError {
             }
             self.to_string()
         };
-        let mut response = (status, Json(json!({ "error": message, "code": code }))).into_response();
+        let mut body = json!({ "error": message, "code": code });
+        // A refused action shows the state it was checked against.
+        if let ApiError::Project(
+            project::Error::InvalidTransition { current, .. } | project::Error::VersionMismatch { current, .. },
+        ) = &self
+        {
+            body["current"] = (**current).clone();
+        }
+        let mut response = (status, Json(body)).into_response();
         if let Some(secs) = retry_after {
             response
                 .headers_mut()
                 .insert(header::RETRY_AFTER, HeaderValue::from_static(secs));
         }
         response
+    }
+}
+
+/// Status, code and `Retry-After` of a projection or SOC workflow error.
+fn project_status(e: &project::Error) -> (StatusCode, &'static str, Option<&'static str>) {
+    use project::Error as P;
+    match e {
+        P::NotFound(_) => (StatusCode::NOT_FOUND, "not_found", None),
+        P::InvalidTransition { .. } => (StatusCode::CONFLICT, "invalid_transition", None),
+        P::VersionMismatch { .. } => (StatusCode::PRECONDITION_FAILED, "version_mismatch", None),
+        P::BadInput(_) | P::UnknownProjection(_) | P::Upload(_) => (StatusCode::BAD_REQUEST, "bad_request", None),
+        P::TooLarge { .. } => (StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large", None),
+        P::NoObjectStore => (StatusCode::SERVICE_UNAVAILABLE, "no_object_store", None),
+        P::Store(store::Error::Overloaded { .. }) => (StatusCode::SERVICE_UNAVAILABLE, "overloaded", Some("1")),
+        P::Store(e) if e.is_transient() => (StatusCode::SERVICE_UNAVAILABLE, "unavailable", Some("5")),
+        P::Store(e) if e.is_bad_data() => (StatusCode::BAD_REQUEST, "bad_request", None),
+        P::Store(_) | P::ObjectStore(_) | P::ObjectStoreUrl { .. } => {
+            (StatusCode::INTERNAL_SERVER_ERROR, "internal", None)
+        }
     }
 }
 

@@ -1,9 +1,12 @@
 //! The HTTP API (axum). The only module that knows about HTTP; handlers read as a few `?`
 //! steps over the store, and `error` maps every failure to a status code.
 
+mod alerts;
 mod auth;
+mod connectors;
 pub mod error;
 mod health;
+mod incidents;
 mod ingest;
 mod replay;
 
@@ -18,6 +21,8 @@ use axum::routing::{get, post};
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
 use tower_http::trace::{DefaultOnResponse, TraceLayer};
 
+use crate::ingest::connector::Supervisor;
+use crate::project::{RunnerSet, Soc};
 use crate::store::{Appender, Store};
 use crate::telemetry::{HttpLabels, Metrics};
 
@@ -36,18 +41,36 @@ pub struct AppState {
     pub appender: Appender,
     pub metrics: Arc<Metrics>,
     pub limits: Arc<Limits>,
+    /// The listeners of the `connectors` table.
+    pub connectors: Arc<Supervisor>,
     tokens: Arc<auth::TokenCache>,
+    /// Analyst actions and evidence files.
+    pub soc: Soc,
+    /// This process's projection runners; they stop with the last clone of the state.
+    projections: Option<Arc<RunnerSet>>,
 }
 
 impl AppState {
     pub fn new(store: Store, appender: Appender, metrics: Arc<Metrics>, limits: Limits) -> Self {
+        let (store_for_soc, appender_for_soc) = (store.clone(), appender.clone());
+        let (metrics_for_soc, request_timeout) = (Arc::clone(&metrics), limits.request_timeout);
+        let connectors = Arc::new(Supervisor::new(store.clone(), appender.clone(), Arc::clone(&metrics)));
         AppState {
             store,
             appender,
             metrics,
             limits: Arc::new(limits),
+            connectors,
             tokens: Arc::default(),
+            soc: Soc::new(store_for_soc, appender_for_soc, metrics_for_soc, request_timeout),
+            projections: None,
         }
+    }
+
+    /// Keeps `runners` alive as long as the state.
+    pub fn with_projections(mut self, runners: RunnerSet) -> Self {
+        self.projections = Some(Arc::new(runners));
+        self
     }
 }
 
@@ -59,6 +82,27 @@ pub fn router(state: AppState) -> Router {
         .route("/api/v1/ingest/raw", post(ingest::ingest_raw))
         .route("/api/v1/metrics", post(ingest::metrics))
         .route("/api/v1/replay", get(replay::replay))
+        .route("/api/v1/connectors", get(connectors::list).post(connectors::create))
+        .route(
+            "/api/v1/connectors/{id}",
+            get(connectors::get).patch(connectors::update).delete(connectors::delete),
+        )
+        .route("/api/v1/alerts", get(alerts::list))
+        .route("/api/v1/alerts/{id}", get(alerts::get))
+        .route("/api/v1/alerts/{id}/actions", post(alerts::act))
+        .route("/api/v1/incidents", get(incidents::list).post(incidents::create))
+        .route("/api/v1/incidents/{id}", get(incidents::get))
+        .route("/api/v1/incidents/{id}/actions", post(incidents::act))
+        .route("/api/v1/incidents/{id}/timeline", get(incidents::timeline))
+        .route(
+            "/api/v1/incidents/{id}/evidence",
+            // The file streams to the object store; its own size limit applies, not max_body_bytes.
+            get(incidents::list_evidence).post(incidents::upload_evidence),
+        )
+        .route(
+            "/api/v1/incidents/{id}/evidence/{evidence_id}",
+            get(incidents::download_evidence),
+        )
         .route("/api/health", get(health::health))
         .route("/metrics", get(health::prometheus))
         .layer(DefaultBodyLimit::max(max_body))

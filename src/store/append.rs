@@ -131,6 +131,28 @@ impl Appender {
     /// Queues `job` and waits for its commit. Refuses at once with `Overloaded` when the queue
     /// is full, and with `Unavailable` when the batch could not be committed.
     pub async fn append(&self, job: AppendJob) -> Result<Receipt> {
+        let weight = self.weight(&job)?;
+        let permit = Arc::clone(&self.shared.permits)
+            .try_acquire_many_owned(weight)
+            .map_err(|_| Error::Overloaded {
+                queued: self.queued_events(),
+            })?;
+        self.send(job, permit).await
+    }
+
+    /// Like [`append`](Self::append), but waits for room in a full queue instead of refusing:
+    /// for stream listeners, whose senders should feel a saturated log as a slower socket.
+    pub async fn append_waiting(&self, job: AppendJob) -> Result<Receipt> {
+        let weight = self.weight(&job)?;
+        let permit = Arc::clone(&self.shared.permits)
+            .acquire_many_owned(weight)
+            .await
+            .map_err(|_| Error::Unavailable("the appender has stopped".into()))?;
+        self.send(job, permit).await
+    }
+
+    /// Queue slots `job` takes; a job larger than the whole queue is refused.
+    fn weight(&self, job: &AppendJob) -> Result<u32> {
         let weight = (job.events.len() + job.dead_letters.len()).max(1);
         if weight > self.shared.max_queued {
             return Err(Error::InvalidInput(format!(
@@ -138,11 +160,10 @@ impl Appender {
                 self.shared.max_queued
             )));
         }
-        let permit = Arc::clone(&self.shared.permits)
-            .try_acquire_many_owned(weight as u32)
-            .map_err(|_| Error::Overloaded {
-                queued: self.queued_events(),
-            })?;
+        Ok(weight as u32)
+    }
+
+    async fn send(&self, job: AppendJob, permit: OwnedSemaphorePermit) -> Result<Receipt> {
         let (reply, answer) = oneshot::channel();
         self.tx
             .send(Queued {

@@ -12,6 +12,8 @@ use crate::event::{Role, TenantId};
 pub struct Caller {
     pub tenant: TenantId,
     pub role: Role,
+    /// Who acts, as recorded on analyst actions: the token's label, else `token-<id>`.
+    pub actor: String,
 }
 
 const TOKEN_PREFIX: &str = "tmk_";
@@ -45,7 +47,7 @@ pub(crate) async fn lookup_token(store: &Store, token: &str) -> Result<Option<Ca
     let client = store.client().await?;
     let row = client
         .query_opt(
-            "SELECT tenant_id, role FROM api_tokens WHERE token_hash = $1 AND revoked_at IS NULL",
+            "SELECT tenant_id, role, id, label FROM api_tokens WHERE token_hash = $1 AND revoked_at IS NULL",
             &[&hash_token(token)],
         )
         .await?;
@@ -53,7 +55,9 @@ pub(crate) async fn lookup_token(store: &Store, token: &str) -> Result<Option<Ca
     let (tenant, role): (String, String) = (row.get(0), row.get(1));
     let tenant = TenantId::new(&tenant).map_err(|e| Error::InvalidInput(e.to_string()))?;
     let role = Role::from_str(&role).map_err(|e| Error::InvalidInput(e.to_string()))?;
-    Ok(Some(Caller { tenant, role }))
+    let (id, label): (i64, Option<String>) = (row.get(2), row.get(3));
+    let actor = label.filter(|l| !l.is_empty()).unwrap_or_else(|| format!("token-{id}"));
+    Ok(Some(Caller { tenant, role, actor }))
 }
 
 pub(crate) fn hash_token(token: &str) -> Vec<u8> {

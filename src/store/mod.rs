@@ -4,6 +4,7 @@
 pub(crate) mod append;
 pub(crate) mod auth;
 pub(crate) mod chain;
+pub mod connectors;
 pub(crate) mod copy;
 pub mod embedded;
 pub(crate) mod migrate;
@@ -43,6 +44,9 @@ pub enum Error {
     Unavailable(String),
     #[error("{0}")]
     InvalidInput(String),
+    /// The request clashes with what is stored (a name already taken).
+    #[error("{0}")]
+    Conflict(String),
 }
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;

@@ -3,6 +3,10 @@
 //! database per test, and the app served on 127.0.0.1:0.
 #![allow(dead_code, unreachable_pub)]
 
+pub mod soc;
+
+pub mod connectors;
+
 use std::net::SocketAddr;
 use std::sync::OnceLock;
 use std::sync::atomic::{AtomicU32, Ordering};
@@ -108,6 +112,10 @@ impl TestApp {
     pub async fn spawn_with(settings: Settings) -> TestApp {
         let db = TestDb::new().await;
         let (state, _appender) = tidemark::app::build_state(db.store.clone(), &settings);
+        // Connectors run as under `serve`; the token is never cancelled, the test process ends first.
+        tokio::spawn(
+            std::sync::Arc::clone(&state.connectors).run(tokio_util::sync::CancellationToken::new()),
+        );
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
         tokio::spawn(async move { axum::serve(listener, tidemark::api::router(state)).await });
