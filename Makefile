@@ -4,7 +4,7 @@
 CARGO ?= cargo
 TEST_RUNNER := $(shell $(CARGO) nextest --version >/dev/null 2>&1 && echo "nextest run --no-fail-fast" || echo "test --no-fail-fast")
 
-.PHONY: run test deps build bench
+.PHONY: run test deps build bench bench-syslog
 
 deps:
 	@scripts/install-deps.sh
@@ -20,3 +20,6 @@ test: deps
 
 bench: deps
 	TIDEMARK_CLUSTER_DURABLE=1 scripts/with-test-cluster.sh $(CARGO) bench --bench ingest
+
+bench-syslog: deps
+	TIDEMARK_CLUSTER_DURABLE=1 scripts/with-test-cluster.sh $(CARGO) bench --bench syslog

@@ -129,7 +129,10 @@ pub fn build_state(store: Store, settings: &Settings) -> (AppState, tokio::task:
         request_timeout: Duration::from_secs(settings.request_timeout_secs),
         replay_page_size: settings.replay_page_size.clamp(1, 50_000),
     };
-    (with_soc(AppState::new(store, appender, metrics, limits), settings), task)
+    (
+        with_soc(AppState::new(store, appender, metrics, limits), settings),
+        task,
+    )
 }
 
 /// Adds the SOC workflow to `state`: evidence files in the configured object store, and the

@@ -270,14 +270,42 @@ impl Metrics {
             "Analyst actions on alerts and incidents, by outcome",
             m.soc_actions.clone(),
         );
-        registry.register("evidence_bytes", "Bytes of evidence files stored", m.evidence_bytes.clone());
+        registry.register(
+            "evidence_bytes",
+            "Bytes of evidence files stored",
+            m.evidence_bytes.clone(),
+        );
         for (name, help, family) in [
-            ("connector_received", "Messages a connector received", &m.connector_received),
-            ("connector_parsed", "Messages a parser understood (the rest are stored as text)", &m.connector_parsed),
-            ("connector_stored", "Messages a connector committed to the log", &m.connector_stored),
-            ("connector_bytes", "Bytes a connector read off the wire", &m.connector_bytes),
-            ("connector_connections", "Connections accepted (TCP, TLS)", &m.connector_connections),
-            ("connector_truncated", "Messages cut to the connector's maximum size", &m.connector_truncated),
+            (
+                "connector_received",
+                "Messages a connector received",
+                &m.connector_received,
+            ),
+            (
+                "connector_parsed",
+                "Messages a parser understood (the rest are stored as text)",
+                &m.connector_parsed,
+            ),
+            (
+                "connector_stored",
+                "Messages a connector committed to the log",
+                &m.connector_stored,
+            ),
+            (
+                "connector_bytes",
+                "Bytes a connector read off the wire",
+                &m.connector_bytes,
+            ),
+            (
+                "connector_connections",
+                "Connections accepted (TCP, TLS)",
+                &m.connector_connections,
+            ),
+            (
+                "connector_truncated",
+                "Messages cut to the connector's maximum size",
+                &m.connector_truncated,
+            ),
         ] {
             registry.register(name, help, family.clone());
         }

@@ -61,17 +61,28 @@ async fn logger_messages_over_udp_and_tcp_are_stored_once_without_framing() {
     texts.sort_unstable();
     assert_eq!(
         texts,
-        ["tcp lf message", "tcp octet-counted message", "udp 3164 message", "udp 5424 message"]
+        [
+            "tcp lf message",
+            "tcp octet-counted message",
+            "udp 3164 message",
+            "udp 5424 message"
+        ]
     );
     for (process, message, raw) in &rows {
         assert_eq!(process, "sshd");
         let raw = String::from_utf8(raw.clone()).unwrap();
-        assert!(raw.starts_with('<') && raw.ends_with(message.as_deref().unwrap()), "{raw:?}");
+        assert!(
+            raw.starts_with('<') && raw.ends_with(message.as_deref().unwrap()),
+            "{raw:?}"
+        );
     }
     let tcp_view = wait_connector(&app, &admin, tcp["id"].as_i64().unwrap(), |v| counter(v, "stored") == 2).await;
     assert_eq!(counter(&tcp_view, "received"), 2, "{tcp_view}");
     assert_eq!(counter(&tcp_view, "connections"), 2, "{tcp_view}");
-    assert!(tcp_view["status"]["last_successful_connection"].is_string(), "{tcp_view}");
+    assert!(
+        tcp_view["status"]["last_successful_connection"].is_string(),
+        "{tcp_view}"
+    );
     let client = app.db.client().await;
     let tenants: Vec<String> = client
         .query("SELECT DISTINCT tenant_id FROM events", &[])
@@ -123,10 +134,17 @@ async fn raw_is_the_message_byte_for_byte_whatever_the_framing() {
     assert_eq!(raws, expected);
     let client = app.db.client().await;
     let cef = client
-        .query_one("SELECT kind, source_ip::text, fields->>'observer.vendor' FROM events WHERE raw = $1", &[&messages[0]])
+        .query_one(
+            "SELECT kind, source_ip::text, fields->>'observer.vendor' FROM events WHERE raw = $1",
+            &[&messages[0]],
+        )
         .await
         .unwrap();
-    assert_eq!(cef.get::<_, Option<String>>(1).as_deref(), Some("10.0.0.1/32"), "CEF over syslog is parsed");
+    assert_eq!(
+        cef.get::<_, Option<String>>(1).as_deref(),
+        Some("10.0.0.1/32"),
+        "CEF over syslog is parsed"
+    );
     assert_eq!(cef.get::<_, Option<String>>(2).as_deref(), Some("Acme"));
 }
 
@@ -149,14 +167,20 @@ async fn oversize_messages_are_truncated_counted_and_marked() {
     assert_eq!(raws[1], b"<13>Nov 21 10:00:01 host app: short one");
     let client = app.db.client().await;
     let marked: Vec<bool> = client
-        .query("SELECT fields ? 'tidemark.truncated' FROM events ORDER BY position", &[])
+        .query(
+            "SELECT fields ? 'tidemark.truncated' FROM events ORDER BY position",
+            &[],
+        )
         .await
         .unwrap()
         .iter()
         .map(|r| r.get(0))
         .collect();
     assert_eq!(marked, [true, false]);
-    let view = wait_connector(&app, &admin, tcp["id"].as_i64().unwrap(), |v| counter(v, "truncated") == 1).await;
+    let view = wait_connector(&app, &admin, tcp["id"].as_i64().unwrap(), |v| {
+        counter(v, "truncated") == 1
+    })
+    .await;
     assert_eq!(counter(&view, "truncated"), 1, "{view}");
     assert_eq!(counter(&view, "stored"), 2, "{view}");
 }

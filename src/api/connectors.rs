@@ -83,7 +83,9 @@ pub(crate) async fn create(
     let protocol = Protocol::parse(&new.protocol).map_err(|e| ApiError::BadRequest(e.to_string()))?;
     check_config(new.config.clone(), protocol, &new.name)?;
     if table::list_connectors(&state.store, Some(&caller.tenant)).await?.len() >= MAX_PER_TENANT {
-        return Err(ApiError::Conflict(format!("a tenant may have at most {MAX_PER_TENANT} connectors")));
+        return Err(ApiError::Conflict(format!(
+            "a tenant may have at most {MAX_PER_TENANT} connectors"
+        )));
     }
     let row = table::create_connector(
         &state.store,
@@ -181,9 +183,10 @@ fn body_json<T: serde::de::DeserializeOwned>(body: &[u8]) -> ApiResult<T> {
 
 fn check_name(name: &str) -> ApiResult<()> {
     let ok = (1..=63).contains(&name.len())
-        && name.bytes().enumerate().all(|(i, b)| {
-            b.is_ascii_alphanumeric() || (i > 0 && matches!(b, b'_' | b'.' | b'-'))
-        });
+        && name
+            .bytes()
+            .enumerate()
+            .all(|(i, b)| b.is_ascii_alphanumeric() || (i > 0 && matches!(b, b'_' | b'.' | b'-')));
     if ok {
         Ok(())
     } else {
@@ -229,7 +232,13 @@ mod tests {
     #[test]
     fn merge_patch_follows_rfc_7396() {
         let mut doc = json!({"bind": "0.0.0.0:1", "tz": "UTC", "filter": {"max_severity": 4, "facilities": ["auth"]}});
-        merge_patch(&mut doc, &json!({"bind": "0.0.0.0:2", "tz": null, "filter": {"facilities": ["kern"]}}));
-        assert_eq!(doc, json!({"bind": "0.0.0.0:2", "filter": {"max_severity": 4, "facilities": ["kern"]}}));
+        merge_patch(
+            &mut doc,
+            &json!({"bind": "0.0.0.0:2", "tz": null, "filter": {"facilities": ["kern"]}}),
+        );
+        assert_eq!(
+            doc,
+            json!({"bind": "0.0.0.0:2", "filter": {"max_severity": 4, "facilities": ["kern"]}})
+        );
     }
 }

@@ -93,7 +93,13 @@ pub enum State {
 }
 
 impl State {
-    pub const ALL: [State; 5] = [State::Starting, State::Active, State::Warning, State::Error, State::Stopped];
+    pub const ALL: [State; 5] = [
+        State::Starting,
+        State::Active,
+        State::Warning,
+        State::Error,
+        State::Stopped,
+    ];
 
     pub fn as_str(self) -> &'static str {
         match self {
@@ -106,7 +112,10 @@ impl State {
     }
 
     pub fn parse(s: &str) -> State {
-        State::ALL.into_iter().find(|st| st.as_str() == s).unwrap_or(State::Error)
+        State::ALL
+            .into_iter()
+            .find(|st| st.as_str() == s)
+            .unwrap_or(State::Error)
     }
 }
 
@@ -287,10 +296,14 @@ impl Stats {
             family.remove(l);
         }
         for r in DropReason::ALL {
-            metrics.connector_dropped.remove(&ConnectorDropLabels::new(l, r.as_str()));
+            metrics
+                .connector_dropped
+                .remove(&ConnectorDropLabels::new(l, r.as_str()));
         }
         for s in State::ALL {
-            metrics.connector_state.remove(&ConnectorStateLabels::new(l, s.as_str()));
+            metrics
+                .connector_state
+                .remove(&ConnectorStateLabels::new(l, s.as_str()));
         }
     }
 

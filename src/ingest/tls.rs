@@ -32,7 +32,8 @@ pub fn acceptor(tls: &TlsConfig) -> Result<TlsAcceptor, Error> {
     let provider = Arc::new(rustls::crypto::ring::default_provider());
     let certs = certificates("cert", &tls.cert)?;
     let key = PrivateKeyDer::from_pem_file(&tls.key).map_err(|e| file_error("key", &tls.key, &e))?;
-    let builder = rustls::ServerConfig::builder_with_provider(Arc::clone(&provider)).with_safe_default_protocol_versions()?;
+    let builder =
+        rustls::ServerConfig::builder_with_provider(Arc::clone(&provider)).with_safe_default_protocol_versions()?;
     let builder = match (&tls.client_ca, tls.client_auth) {
         (Some(ca), ClientAuth::Optional | ClientAuth::Required) => {
             let mut roots = RootCertStore::empty();

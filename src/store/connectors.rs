@@ -72,7 +72,11 @@ pub async fn list_connectors(store: &Store, tenant: Option<&TenantId>) -> Result
             let sql = format!("SELECT {COLUMNS} FROM connectors WHERE tenant_id = $1 ORDER BY id");
             client.query(&sql, &[&t.as_str()]).await?
         }
-        None => client.query(&format!("SELECT {COLUMNS} FROM connectors ORDER BY id"), &[]).await?,
+        None => {
+            client
+                .query(&format!("SELECT {COLUMNS} FROM connectors ORDER BY id"), &[])
+                .await?
+        }
     };
     Ok(rows.iter().map(connector).collect())
 }
@@ -80,7 +84,11 @@ pub async fn list_connectors(store: &Store, tenant: Option<&TenantId>) -> Result
 pub async fn get_connector(store: &Store, tenant: &TenantId, id: i64) -> Result<Option<ConnectorRow>> {
     let client = store.client().await?;
     let sql = format!("SELECT {COLUMNS} FROM connectors WHERE tenant_id = $1 AND id = $2");
-    Ok(client.query_opt(&sql, &[&tenant.as_str(), &id]).await?.as_ref().map(connector))
+    Ok(client
+        .query_opt(&sql, &[&tenant.as_str(), &id])
+        .await?
+        .as_ref()
+        .map(connector))
 }
 
 /// Inserts a connector; a name the tenant already uses is [`Error::Conflict`].
@@ -120,7 +128,15 @@ pub async fn update_connector(
     let row = client
         .query_opt(
             &sql,
-            &[&tenant.as_str(), &id, &change.name, &change.protocol, &change.enabled, &change.config, &change.expected_version],
+            &[
+                &tenant.as_str(),
+                &id,
+                &change.name,
+                &change.protocol,
+                &change.enabled,
+                &change.config,
+                &change.expected_version,
+            ],
         )
         .await
         .map_err(|e| name_taken(e, change.name.as_deref().unwrap_or_default()))?;
@@ -131,7 +147,10 @@ pub async fn update_connector(
 pub async fn delete_connector(store: &Store, tenant: &TenantId, id: i64) -> Result<bool> {
     let client = store.client().await?;
     let n = client
-        .execute("DELETE FROM connectors WHERE tenant_id = $1 AND id = $2", &[&tenant.as_str(), &id])
+        .execute(
+            "DELETE FROM connectors WHERE tenant_id = $1 AND id = $2",
+            &[&tenant.as_str(), &id],
+        )
         .await?;
     Ok(n > 0)
 }

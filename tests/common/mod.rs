@@ -113,9 +113,7 @@ impl TestApp {
         let db = TestDb::new().await;
         let (state, _appender) = tidemark::app::build_state(db.store.clone(), &settings);
         // Connectors run as under `serve`; the token is never cancelled, the test process ends first.
-        tokio::spawn(
-            std::sync::Arc::clone(&state.connectors).run(tokio_util::sync::CancellationToken::new()),
-        );
+        tokio::spawn(std::sync::Arc::clone(&state.connectors).run(tokio_util::sync::CancellationToken::new()));
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
         tokio::spawn(async move { axum::serve(listener, tidemark::api::router(state)).await });

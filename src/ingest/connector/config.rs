@@ -39,7 +39,10 @@ impl Protocol {
             "udp" => Ok(Protocol::Udp),
             "tcp" => Ok(Protocol::Tcp),
             "tls" => Ok(Protocol::Tls),
-            other => Err(ConfigError::new("protocol", format!("{other:?} is not one of udp, tcp, tls"))),
+            other => Err(ConfigError::new(
+                "protocol",
+                format!("{other:?} is not one of udp, tcp, tls"),
+            )),
         }
     }
 }
@@ -147,12 +150,16 @@ impl ConnectorConfig {
     /// The listener options this configuration stands for; file paths are checked when the
     /// listener starts, since the server, not the API caller, must be able to read them.
     pub fn check(&self, protocol: Protocol, name: &str) -> Result<Checked, ConfigError> {
-        let bind: SocketAddr = self
-            .bind
-            .parse()
-            .map_err(|_| ConfigError::new("config.bind", format!("{:?} is not an address like 0.0.0.0:6514", self.bind)))?;
+        let bind: SocketAddr = self.bind.parse().map_err(|_| {
+            ConfigError::new(
+                "config.bind",
+                format!("{:?} is not an address like 0.0.0.0:6514", self.bind),
+            )
+        })?;
         let format = match &self.format {
-            Some(f) => f.parse::<Format>().map_err(|e| ConfigError::new("config.format", e.to_string()))?,
+            Some(f) => f
+                .parse::<Format>()
+                .map_err(|e| ConfigError::new("config.format", e.to_string()))?,
             None => Format::Auto,
         };
         let tz = match &self.tz {
@@ -178,14 +185,23 @@ impl ConnectorConfig {
         }
         let max_connections = self.max_connections.unwrap_or(DEFAULT_MAX_CONNECTIONS);
         if !(1..=100_000).contains(&max_connections) {
-            return Err(ConfigError::new("config.max_connections", "must be between 1 and 100000"));
+            return Err(ConfigError::new(
+                "config.max_connections",
+                "must be between 1 and 100000",
+            ));
         }
         match (protocol, &self.tls) {
             (Protocol::Tls, None) => {
-                return Err(ConfigError::new("config.tls", "a tls connector needs tls.cert and tls.key"));
+                return Err(ConfigError::new(
+                    "config.tls",
+                    "a tls connector needs tls.cert and tls.key",
+                ));
             }
             (Protocol::Udp | Protocol::Tcp, Some(_)) => {
-                return Err(ConfigError::new("config.tls", "only a tls connector takes TLS settings"));
+                return Err(ConfigError::new(
+                    "config.tls",
+                    "only a tls connector takes TLS settings",
+                ));
             }
             (Protocol::Tls, Some(tls)) if tls.client_auth != ClientAuth::None && tls.client_ca.is_none() => {
                 return Err(ConfigError::new(
@@ -195,7 +211,12 @@ impl ConnectorConfig {
             }
             _ => {}
         }
-        let filter = self.filter.as_ref().map(FilterConfig::check).transpose()?.unwrap_or_default();
+        let filter = self
+            .filter
+            .as_ref()
+            .map(FilterConfig::check)
+            .transpose()?
+            .unwrap_or_default();
         let rate_limit = match &self.rate_limit {
             Some(r) => {
                 if !(r.per_second.is_finite() && r.per_second > 0.0 && r.per_second <= 10_000_000.0) {
@@ -231,15 +252,21 @@ impl ConnectorConfig {
 impl FilterConfig {
     fn check(&self) -> Result<Filter, ConfigError> {
         let max_severity = match &self.max_severity {
-            Some(v) => Severity::from_json(v)
-                .ok_or_else(|| ConfigError::new("config.filter.max_severity", format!("{v} is not a syslog severity (0-7 or emerg … debug)")))?,
+            Some(v) => Severity::from_json(v).ok_or_else(|| {
+                ConfigError::new(
+                    "config.filter.max_severity",
+                    format!("{v} is not a syslog severity (0-7 or emerg … debug)"),
+                )
+            })?,
             None => Severity::DEBUG,
         };
         let facilities = |field: &str, values: &[serde_json::Value]| -> Result<u32, ConfigError> {
             values.iter().try_fold(0u32, |mask, v| {
                 crate::ingest::syslog::facility_from_json(v)
                     .map(|f| mask | (1 << f))
-                    .ok_or_else(|| ConfigError::new(field, format!("{v} is not a syslog facility (0-23 or kern … local7)")))
+                    .ok_or_else(|| {
+                        ConfigError::new(field, format!("{v} is not a syslog facility (0-23 or kern … local7)"))
+                    })
             })
         };
         let allowed = match &self.facilities {
@@ -287,20 +314,52 @@ mod tests {
     fn each_bad_field_is_named() {
         let cases = [
             (Protocol::Udp, json!({"bind": "nowhere"}), "config.bind"),
-            (Protocol::Udp, json!({"bind": "0.0.0.0:1", "format": "yaml"}), "config.format"),
-            (Protocol::Udp, json!({"bind": "0.0.0.0:1", "tz": "Mars/Olympus"}), "config.tz"),
-            (Protocol::Udp, json!({"bind": "0.0.0.0:1", "max_message_bytes": 0}), "config.max_message_bytes"),
+            (
+                Protocol::Udp,
+                json!({"bind": "0.0.0.0:1", "format": "yaml"}),
+                "config.format",
+            ),
+            (
+                Protocol::Udp,
+                json!({"bind": "0.0.0.0:1", "tz": "Mars/Olympus"}),
+                "config.tz",
+            ),
+            (
+                Protocol::Udp,
+                json!({"bind": "0.0.0.0:1", "max_message_bytes": 0}),
+                "config.max_message_bytes",
+            ),
             (Protocol::Tls, json!({"bind": "0.0.0.0:1"}), "config.tls"),
-            (Protocol::Tcp, json!({"bind": "0.0.0.0:1", "tls": {"cert": "a", "key": "b"}}), "config.tls"),
+            (
+                Protocol::Tcp,
+                json!({"bind": "0.0.0.0:1", "tls": {"cert": "a", "key": "b"}}),
+                "config.tls",
+            ),
             (
                 Protocol::Tls,
                 json!({"bind": "0.0.0.0:1", "tls": {"cert": "a", "key": "b", "client_auth": "required"}}),
                 "config.tls.client_ca",
             ),
-            (Protocol::Udp, json!({"bind": "0.0.0.0:1", "filter": {"max_severity": "loud"}}), "config.filter.max_severity"),
-            (Protocol::Udp, json!({"bind": "0.0.0.0:1", "filter": {"facilities": ["auth", 99]}}), "config.filter.facilities"),
-            (Protocol::Udp, json!({"bind": "0.0.0.0:1", "rate_limit": {"per_second": -1}}), "config.rate_limit.per_second"),
-            (Protocol::Udp, json!({"bind": "0.0.0.0:1", "rate_limit": {"per_second": 5, "burst": 0}}), "config.rate_limit.burst"),
+            (
+                Protocol::Udp,
+                json!({"bind": "0.0.0.0:1", "filter": {"max_severity": "loud"}}),
+                "config.filter.max_severity",
+            ),
+            (
+                Protocol::Udp,
+                json!({"bind": "0.0.0.0:1", "filter": {"facilities": ["auth", 99]}}),
+                "config.filter.facilities",
+            ),
+            (
+                Protocol::Udp,
+                json!({"bind": "0.0.0.0:1", "rate_limit": {"per_second": -1}}),
+                "config.rate_limit.per_second",
+            ),
+            (
+                Protocol::Udp,
+                json!({"bind": "0.0.0.0:1", "rate_limit": {"per_second": 5, "burst": 0}}),
+                "config.rate_limit.burst",
+            ),
             (Protocol::Udp, json!({"bind": "0.0.0.0:1", "colour": "blue"}), "config"),
         ];
         for (protocol, config, field) in cases {

@@ -161,7 +161,11 @@ impl Supervisor {
                 tracing::info!(connector = %run.stats.labels().connector, "connector deleted; listener stopped");
             }
         }
-        let new: Vec<i64> = rows.iter().map(|r| r.id).filter(|id| !running.contains_key(id)).collect();
+        let new: Vec<i64> = rows
+            .iter()
+            .map(|r| r.id)
+            .filter(|id| !running.contains_key(id))
+            .collect();
         let saved = if new.is_empty() {
             HashMap::new()
         } else {

@@ -97,9 +97,7 @@ pub(crate) fn priority(message: &[u8]) -> (u8, u8) {
     if !(1..=3).contains(&digits) || rest.get(digits) != Some(&b'>') {
         return DEFAULT;
     }
-    let pri = rest[..digits]
-        .iter()
-        .fold(0u32, |n, d| n * 10 + u32::from(d - b'0'));
+    let pri = rest[..digits].iter().fold(0u32, |n, d| n * 10 + u32::from(d - b'0'));
     if pri > 191 {
         return DEFAULT;
     }

@@ -1,6 +1,6 @@
-//! TCP and TLS syslog streams. A connection is not read further while its messages are being
-//! committed, so a saturated log slows the sender instead of growing memory: each connection
-//! holds at most one read buffer, one framer and one batch.
+//! TCP and TLS syslog streams. A connection reads ahead by at most one batch while the previous
+//! one commits, so a saturated log slows the sender instead of growing memory: each connection
+//! holds at most one read buffer, one framer and two batches.
 
 use std::future::Future;
 use std::net::SocketAddr;
@@ -10,7 +10,7 @@ use std::time::Duration;
 use tokio::io::{AsyncRead, AsyncReadExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::Semaphore;
-use tokio::task::JoinSet;
+use tokio::task::{JoinHandle, JoinSet};
 use tokio_rustls::TlsAcceptor;
 use tokio_util::sync::CancellationToken;
 
@@ -18,14 +18,22 @@ use super::Intake;
 use crate::ingest::framing::Framer;
 use crate::ingest::stats::DropReason;
 
-const READ_BUFFER: usize = 64 * 1024;
+/// Bytes taken per read: a few thousand typical messages, one append.
+const READ_BUFFER: usize = 256 * 1024;
 /// A TLS client that has not finished its handshake by then is dropped.
 const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// Accepts plain TCP connections until `cancel`, then waits for open connections to store
 /// what they have read.
 pub async fn serve_tcp(listener: TcpListener, intake: Arc<Intake>, max_connections: usize, cancel: CancellationToken) {
-    accept_loop(listener, intake, max_connections, cancel, |stream| async move { Ok(stream) }).await;
+    accept_loop(
+        listener,
+        intake,
+        max_connections,
+        cancel,
+        |stream| async move { Ok(stream) },
+    )
+    .await;
 }
 
 /// Like [`serve_tcp`], with a TLS handshake (and the client-certificate check the acceptor's
@@ -88,7 +96,7 @@ async fn accept_loop<H, F, S>(
             };
             intake.stats.connections.inc();
             intake.stats.connected();
-            connection(stream, peer, &intake, &cancel).await;
+            connection(stream, peer, intake, cancel).await;
             drop(slot);
         });
     }
@@ -102,12 +110,18 @@ fn handshake_failed(intake: &Intake, peer: SocketAddr, why: &str) {
     tracing::info!(%peer, reason = why, source = %intake.opts.source, "TLS handshake failed");
 }
 
-/// Reads one connection until it ends or the listener stops; each read's complete frames are
-/// committed before the next read.
-async fn connection<S: AsyncRead + Unpin>(mut stream: S, peer: SocketAddr, intake: &Intake, cancel: &CancellationToken) {
+/// Reads one connection until it ends or the listener stops. One batch may be committing while
+/// the next read is parsed; the read after that waits for the commit, so a connection holds at
+/// most two batches and a slow log still slows the sender.
+async fn connection<S: AsyncRead + Unpin>(
+    mut stream: S,
+    peer: SocketAddr,
+    intake: Arc<Intake>,
+    cancel: CancellationToken,
+) {
     let mut framer = Framer::new(intake.opts.max_message);
     let mut buf = vec![0u8; READ_BUFFER];
-    let keep_trying = || !cancel.is_cancelled();
+    let mut committing: Option<JoinHandle<bool>> = None;
     loop {
         let n = tokio::select! {
             () = cancel.cancelled() => 0,
@@ -121,16 +135,28 @@ async fn connection<S: AsyncRead + Unpin>(mut stream: S, peer: SocketAddr, intak
             while let Some(frame) = framer.finish() {
                 events.extend(intake.message(&frame.bytes, frame.truncated, peer.ip()));
             }
-            intake.store_waiting(events, keep_trying).await;
+        } else {
+            intake.stats.bytes.inc_by(n as u64);
+            framer.push(&buf[..n]);
+            while let Some(frame) = framer.next_frame() {
+                events.extend(intake.message(&frame.bytes, frame.truncated, peer.ip()));
+            }
+        }
+        let previous_stored = match committing.take() {
+            Some(task) => task.await.unwrap_or(false),
+            None => true,
+        };
+        if n == 0 || (!previous_stored && cancel.is_cancelled()) {
+            store(&intake, events, &cancel).await;
             return;
         }
-        intake.stats.bytes.inc_by(n as u64);
-        framer.push(&buf[..n]);
-        while let Some(frame) = framer.next_frame() {
-            events.extend(intake.message(&frame.bytes, frame.truncated, peer.ip()));
-        }
-        if !intake.store_waiting(events, keep_trying).await && cancel.is_cancelled() {
-            return;
+        if !events.is_empty() {
+            let (intake, cancel) = (Arc::clone(&intake), cancel.clone());
+            committing = Some(tokio::spawn(async move { store(&intake, events, &cancel).await }));
         }
     }
+}
+
+async fn store(intake: &Intake, events: Vec<crate::event::NewEvent>, cancel: &CancellationToken) -> bool {
+    intake.store_waiting(events, || !cancel.is_cancelled()).await
 }

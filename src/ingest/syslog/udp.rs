@@ -1,5 +1,5 @@
 //! UDP syslog: one message per datagram. Whatever already waits in the socket joins the same
-//! append, and a few appends may be in flight at once; beyond that, datagrams wait in the
+//! batch, and a few batches may be parsed and appended at once; beyond that, datagrams wait in the
 //! kernel's buffer, and what overflows it is read from `/proc/net/udp` and counted.
 
 use std::net::SocketAddr;
@@ -16,7 +16,7 @@ use crate::ingest::stats::DropReason;
 
 /// Most datagrams appended together.
 const BATCH: usize = 1_000;
-/// Appends in flight at once; bounds memory to about this many batches.
+/// Batches being parsed or appended at once; bounds memory to about this many batches.
 const IN_FLIGHT: usize = 4;
 /// Receive buffer asked of the kernel (capped by `net.core.rmem_max`).
 const RECEIVE_BUFFER: usize = 8 * 1024 * 1024;
@@ -50,21 +50,25 @@ pub async fn serve_udp(socket: UdpSocket, intake: Arc<Intake>, cancel: Cancellat
             }
             received = socket.recv_from(&mut buf) => received,
         };
-        let mut events = Vec::new();
+        // The loop only drains the socket; parsing happens in the append task, so a burst
+        // waits in memory (bounded by the slots) rather than overflowing the kernel's buffer.
+        let mut datagrams = Vec::new();
         let mut received = Some(first);
         while let Some(result) = received.take() {
             match result {
                 Ok((n, peer)) => {
                     intake.stats.bytes.inc_by(n as u64);
-                    intake.stats.connected();
                     let len = n.min(intake.opts.max_message);
-                    events.extend(intake.message(&buf[..len], n > len, peer.ip()));
+                    datagrams.push((buf[..len].to_vec(), n > len, peer.ip()));
                 }
                 Err(e) => intake.stats.error(&format!("receiving a datagram: {e}")),
             }
-            if events.len() < BATCH.min(intake.max_batch()) {
+            if datagrams.len() < BATCH.min(intake.max_batch()) {
                 received = socket.try_recv_from(&mut buf).ok().map(Ok);
             }
+        }
+        if !datagrams.is_empty() {
+            intake.stats.connected();
         }
         while appends.try_join_next().is_some() {}
         let Ok(slot) = Arc::clone(&slots).acquire_owned().await else {
@@ -72,6 +76,10 @@ pub async fn serve_udp(socket: UdpSocket, intake: Arc<Intake>, cancel: Cancellat
         };
         let intake = Arc::clone(&intake);
         appends.spawn(async move {
+            let events = datagrams
+                .iter()
+                .filter_map(|(bytes, truncated, peer)| intake.message(bytes, *truncated, *peer))
+                .collect();
             intake.store_or_drop(events).await;
             drop(slot);
         });
