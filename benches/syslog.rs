@@ -9,8 +9,8 @@
 //! - TCP: a connector created in the table and started by the supervisor, as `serve` runs it;
 //!   [`CONNECTIONS`] clients each stream their share of LF-framed messages. Timed from the
 //!   first byte until the connector's `stored` counter reaches the total, i.e. committed.
-//! - UDP: a second connector, sent datagrams paced at the rate TCP reached; the loss is the
-//!   share of datagrams not stored, with the connector's drop counters by reason.
+//! - UDP: two more connectors, sent datagrams paced at the rate TCP reached and at half of it;
+//!   the loss is the share of datagrams not stored, with the connector's drop counters by reason.
 //!
 //! Sender, server and PostgreSQL share the machine's cores.
 
@@ -57,7 +57,7 @@ async fn main() -> Result<()> {
     Ok(())
 }
 
-async fn run(cluster: &mut Cluster, messages: &[Vec<u8>]) -> Result<(Duration, Duration, UdpRun)> {
+async fn run(cluster: &mut Cluster, messages: &[Vec<u8>]) -> Result<(Duration, Duration, Vec<UdpRun>)> {
     let db = cluster.fresh_database("syslog_copy").await?;
     eprintln!("raw COPY: parsing and encoding rows");
     let ctx = ParseContext {
@@ -79,8 +79,15 @@ async fn run(cluster: &mut Cluster, messages: &[Vec<u8>]) -> Result<(Duration, D
     db.check_count(messages.len()).await?;
     let rate = messages.len() as f64 / tcp.as_secs_f64();
     let datagrams = &messages[..messages.len().min(MAX_DATAGRAMS)];
-    eprintln!("UDP: {} datagrams at {} per second", datagrams.len(), thousands(rate));
-    let udp = server.udp_run(datagrams, rate).await?;
+    let mut udp = Vec::new();
+    for (name, share) in [("bench-udp-full", 1.0), ("bench-udp-half", 0.5)] {
+        eprintln!(
+            "UDP: {} datagrams at {} per second",
+            datagrams.len(),
+            thousands(rate * share)
+        );
+        udp.push(server.udp_run(name, datagrams, rate * share).await?);
+    }
     server.stop().await?;
     cluster.drop_database(db).await;
     Ok((copy, tcp, udp))
@@ -95,6 +102,7 @@ struct Server {
 }
 
 struct UdpRun {
+    rate: f64,
     sent: usize,
     live: Live,
 }
@@ -179,8 +187,8 @@ impl Server {
 
     /// Sends `datagrams` paced at `rate` per second, then waits until the connector's counters
     /// stop moving.
-    async fn udp_run(&self, datagrams: &[Vec<u8>], rate: f64) -> Result<UdpRun> {
-        let (id, addr) = self.connector("bench-udp", "udp").await?;
+    async fn udp_run(&self, name: &str, datagrams: &[Vec<u8>], rate: f64) -> Result<UdpRun> {
+        let (id, addr) = self.connector(name, "udp").await?;
         let socket = tokio::net::UdpSocket::bind("127.0.0.1:0").await?;
         let started = Instant::now();
         for (i, d) in datagrams.iter().enumerate() {
@@ -198,6 +206,7 @@ impl Server {
             let seen = (live.totals.stored, live.totals.dropped.values().sum::<u64>());
             if last == Some(seen) {
                 return Ok(UdpRun {
+                    rate,
                     sent: datagrams.len(),
                     live,
                 });
@@ -262,7 +271,7 @@ fn generate(n: usize) -> Vec<Vec<u8>> {
         .collect()
 }
 
-fn report(n: usize, bytes: usize, copy: Duration, tcp: Duration, udp: &UdpRun) {
+fn report(n: usize, bytes: usize, copy: Duration, tcp: Duration, udp: &[UdpRun]) {
     let per_second = |d: Duration| n as f64 / d.as_secs_f64();
     println!();
     println!(
@@ -287,13 +296,15 @@ fn report(n: usize, bytes: usize, copy: Duration, tcp: Duration, udp: &UdpRun) {
     );
     println!();
     println!("TCP/COPY = {:.2}x", copy.as_secs_f64() / tcp.as_secs_f64());
-    let stored = udp.live.totals.stored;
-    let lost = udp.sent as u64 - stored.min(udp.sent as u64);
-    println!(
-        "UDP at {} datagrams/s: {} sent, {stored} stored, loss {:.2}% (dropped by reason: {:?})",
-        thousands(per_second(tcp)),
-        udp.sent,
-        100.0 * lost as f64 / udp.sent as f64,
-        udp.live.totals.dropped
-    );
+    for run in udp {
+        let stored = run.live.totals.stored;
+        let lost = run.sent as u64 - stored.min(run.sent as u64);
+        println!(
+            "UDP at {} datagrams/s: {} sent, {stored} stored, loss {:.2}% (dropped by reason: {:?})",
+            thousands(run.rate),
+            run.sent,
+            100.0 * lost as f64 / run.sent as f64,
+            run.live.totals.dropped
+        );
+    }
 }

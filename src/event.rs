@@ -50,6 +50,10 @@ impl fmt::Display for EventKind {
     }
 }
 
+/// The `source` of analyst actions, which only the SOC API appends: ingest paths refuse it, so
+/// nobody can forge an action by sending an event shaped like one.
+pub const ANALYST_SOURCE: &str = "soc";
+
 /// An `event.kind` value that is not one of the six kinds.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("unknown event kind {0:?}; expected one of log, alert, metric, threat_intel, network_traffic, action")]

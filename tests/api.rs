@@ -112,6 +112,51 @@ async fn malformed_json_gets_400_naming_line_and_offset_and_stores_nothing() {
 }
 
 #[tokio::test]
+async fn the_analyst_action_source_cannot_be_ingested() {
+    let app = TestApp::spawn().await;
+    let token = app.db.token("acme", Role::Ingest).await;
+    let forged = r#"{"event":{"kind":"action","action":"alert.resolve"},"soc":{"objects":["alert:1"]}}"#;
+    for path in ["/api/v1/ingest?source=soc", "/api/v1/ingest/raw?source=soc&format=json"] {
+        let resp = app
+            .http
+            .post(app.url(path))
+            .bearer_auth(&token)
+            .body(forged)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(resp.status(), 400, "{path}");
+        let json: serde_json::Value = resp.json().await.unwrap();
+        assert!(json["error"].as_str().unwrap().contains("reserved"), "{path}: {json}");
+    }
+    // Nor through `event.dataset`, which names the source otherwise.
+    let body = r#"{"event":{"kind":"action","dataset":"soc"},"soc":{"objects":["alert:1"]}}"#;
+    let json: serde_json::Value = app.ingest(&token, body).await.json().await.unwrap();
+    assert_eq!(json["accepted"], 0, "{json}");
+    assert!(json["rejected"][0]["error"].as_str().unwrap().contains("event.dataset"), "{json}");
+    let resp = app
+        .http
+        .post(app.url("/api/v1/ingest/raw?format=json"))
+        .bearer_auth(&token)
+        .body(body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 200);
+    let stored: Vec<String> = app
+        .db
+        .client()
+        .await
+        .query("SELECT source FROM events", &[])
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| r.get(0))
+        .collect();
+    assert_eq!(stored, ["raw"], "raw ingest keeps the record under its own source");
+}
+
+#[tokio::test]
 async fn an_oversize_body_gets_413() {
     let settings = Settings {
         max_body_bytes: 4096,

@@ -28,7 +28,6 @@ async fn alerts(app: &TestApp, token: &str, query: &str) -> Vec<Value> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn alert_events_fold_into_deduplicated_alerts_and_a_rebuild_equals_the_live_model() {
-    tidemark::telemetry::init(tidemark::telemetry::LogFormat::Pretty, "error");
     let app = TestApp::spawn().await;
     // A second set of runners on the same database: only one may lead each projection.
     let _standby = tidemark::project::start_runners(
@@ -106,8 +105,11 @@ async fn alert_events_fold_into_deduplicated_alerts_and_a_rebuild_equals_the_liv
         assert_eq!(resp.status(), 200, "{}", resp.text().await.unwrap());
     }
     // A repeat after the resolve does not join the resolved alert.
-    app.ingest(&ingest, alert_line("ssh-brute", "198.51.100.1", "2026-11-20T10:07:00Z", 4))
-        .await;
+    app.ingest(
+        &ingest,
+        alert_line("ssh-brute", "198.51.100.1", "2026-11-20T10:07:00Z", 4),
+    )
+    .await;
     wait_projected(&app.db).await;
     let live_alerts = dump(&app.db, "alerts").await;
     let live_sources = dump(&app.db, "alert_sources").await;
@@ -118,14 +120,28 @@ async fn alert_events_fold_into_deduplicated_alerts_and_a_rebuild_equals_the_liv
         .collect();
     assert_eq!(
         statuses,
-        vec![("acknowledged", Some("dana")), ("resolved", None), ("open", None), ("open", None)]
+        vec![
+            ("acknowledged", Some("dana")),
+            ("resolved", None),
+            ("open", None),
+            ("open", None)
+        ]
     );
 
-    let report = rebuild(&app.db.store, ProjectionKind::Alerts, &RunnerOptions::default(), |_, _| {})
-        .await
-        .unwrap();
+    let report = rebuild(
+        &app.db.store,
+        ProjectionKind::Alerts,
+        &RunnerOptions::default(),
+        |_, _| {},
+    )
+    .await
+    .unwrap();
     assert_eq!((report.previous_version, report.version), (1, 2));
-    assert_eq!(dump(&app.db, "alerts").await, live_alerts, "the rebuilt model differs from the live one");
+    assert_eq!(
+        dump(&app.db, "alerts").await,
+        live_alerts,
+        "the rebuilt model differs from the live one"
+    );
     assert_eq!(dump(&app.db, "alert_sources").await, live_sources);
     let sql = app.db.client().await;
     let leftovers: i64 = sql
@@ -153,11 +169,25 @@ async fn health_and_metrics_report_each_projections_lag() {
     app.ingest(&admin, alert_line("x", "192.0.2.1", "2026-11-20T10:00:00Z", 5))
         .await;
     wait_projected(&app.db).await;
-    let health: Value = app.http.get(app.url("/api/health")).send().await.unwrap().json().await.unwrap();
+    let health: Value = app
+        .http
+        .get(app.url("/api/health"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
     let projections = health["projections"].as_array().expect("projections in health");
     let names: Vec<(&str, i64, i64)> = projections
         .iter()
-        .map(|p| (p["name"].as_str().unwrap(), p["position"].as_i64().unwrap(), p["lag"].as_i64().unwrap()))
+        .map(|p| {
+            (
+                p["name"].as_str().unwrap(),
+                p["position"].as_i64().unwrap(),
+                p["lag"].as_i64().unwrap(),
+            )
+        })
         .collect();
     assert_eq!(names, vec![("alerts", 1, 0), ("incidents", 1, 0)]);
 
@@ -175,7 +205,10 @@ async fn health_and_metrics_report_each_projections_lag() {
         text.contains("tidemark_projection_lag_events{projection=\"alerts\"} 0"),
         "{text}"
     );
-    assert!(text.contains("tidemark_projection_position{projection=\"alerts\"} 1"), "{text}");
+    assert!(
+        text.contains("tidemark_projection_position{projection=\"alerts\"} 1"),
+        "{text}"
+    );
 }
 
 /// `tidemark serve` as a child process, killed with SIGKILL when dropped.
@@ -183,7 +216,11 @@ struct Server(Child);
 
 impl Server {
     fn spawn(db: &TestDb) -> Server {
-        let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
         let objects = std::env::temp_dir().join(format!("tidemark-objects-{}", db.name));
         let child = Command::new(env!("CARGO_BIN_EXE_tidemark"))
             .arg("serve")
@@ -261,7 +298,10 @@ async fn the_alerts_projection_is_exactly_once_across_a_kill_9_between_batches()
     let started = Instant::now();
     let mut seen = 0;
     while seen == 0 || seen >= EVENTS as i64 {
-        assert!(started.elapsed() < Duration::from_secs(60), "the projection never started");
+        assert!(
+            started.elapsed() < Duration::from_secs(60),
+            "the projection never started"
+        );
         seen = checkpoint(&db).await;
         if seen >= EVENTS as i64 {
             panic!("the projection finished before the kill; make the batches smaller");
@@ -293,6 +333,10 @@ async fn the_alerts_projection_is_exactly_once_across_a_kill_9_between_batches()
     rebuild(&db.store, ProjectionKind::Alerts, &RunnerOptions::default(), |_, _| {})
         .await
         .unwrap();
-    assert_eq!(dump(&db, "alerts").await, live, "after the crash the model differs from a rebuild");
+    assert_eq!(
+        dump(&db, "alerts").await,
+        live,
+        "after the crash the model differs from a rebuild"
+    );
     assert_eq!(dump(&db, "alert_sources").await, live_sources);
 }

@@ -15,7 +15,7 @@ use super::AppState;
 use super::auth::Authenticated;
 use super::error::{ApiError, ApiResult};
 use crate::event::Role;
-use crate::project::{AlertCommand, AlertFilter, AlertSort, AlertStatus, Cutoff, alerts, fold};
+use crate::project::{AlertCommand, AlertFilter, AlertSort, AlertStatus, Cutoff, alert_queries, fold};
 
 /// Largest page of alerts.
 pub(crate) const MAX_PAGE: i64 = 500;
@@ -57,7 +57,12 @@ pub(crate) fn page_limit(limit: Option<i64>, default: i64, max: i64) -> ApiResul
 }
 
 /// Comma-separated values of `param`, each parsed by `parse`.
-pub(crate) fn parse_list<T>(param: &str, text: Option<&str>, parse: fn(&str) -> Option<T>, expected: &str) -> ApiResult<Vec<T>> {
+pub(crate) fn parse_list<T>(
+    param: &str,
+    text: Option<&str>,
+    parse: fn(&str) -> Option<T>,
+    expected: &str,
+) -> ApiResult<Vec<T>> {
     text.unwrap_or_default()
         .split(',')
         .map(str::trim)
@@ -83,11 +88,18 @@ pub(crate) async fn list(
     };
     for (name, v) in [("min_severity", q.min_severity), ("max_severity", q.max_severity)] {
         if v.is_some_and(|v| !(0..=10).contains(&v)) {
-            return Err(ApiError::BadRequest(format!("query parameter `{name}` must be between 0 and 10")));
+            return Err(ApiError::BadRequest(format!(
+                "query parameter `{name}` must be between 0 and 10"
+            )));
         }
     }
     let filter = AlertFilter {
-        statuses: parse_list("status", q.status.as_deref(), AlertStatus::parse, "open, acknowledged, in_progress, resolved")?,
+        statuses: parse_list(
+            "status",
+            q.status.as_deref(),
+            AlertStatus::parse,
+            "open, acknowledged, in_progress, resolved",
+        )?,
         min_severity: q.min_severity,
         max_severity: q.max_severity,
         from: q.from,
@@ -100,7 +112,7 @@ pub(crate) async fn list(
         limit: page_limit(q.limit, DEFAULT_PAGE, MAX_PAGE)?,
         cursor: q.cursor,
     };
-    let page = alerts::list(&state.store, &caller.tenant, &filter).await?;
+    let page = alert_queries::list(&state.store, &caller.tenant, &filter).await?;
     Ok(Json(serde_json::to_value(page).unwrap_or_default()))
 }
 
@@ -127,14 +139,17 @@ pub(crate) async fn get(
             (alert, positions, Some(text.to_owned()))
         }
         None => {
-            let alert = alerts::get(&state.store, &caller.tenant, id).await?;
+            let alert = alert_queries::get(&state.store, &caller.tenant, id).await?;
             let positions = fold::alert_source_positions(&**client, &caller.tenant, id, false).await?;
             (alert, positions, None)
         }
     };
     let mut body = serde_json::to_value(&alert).unwrap_or_default();
     if let Value::Object(map) = &mut body {
-        map.insert("source_positions_truncated".into(), json!(positions.len() > MAX_SOURCE_POSITIONS));
+        map.insert(
+            "source_positions_truncated".into(),
+            json!(positions.len() > MAX_SOURCE_POSITIONS),
+        );
         map.insert(
             "source_positions".into(),
             json!(positions[..positions.len().min(MAX_SOURCE_POSITIONS)]),

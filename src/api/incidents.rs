@@ -62,7 +62,12 @@ pub(crate) async fn list(
             IncidentStatus::parse,
             "open, investigating, contained, resolved, closed",
         )?,
-        severities: parse_list("severity", q.severity.as_deref(), IncidentSeverity::parse, "low, medium, high, critical")?,
+        severities: parse_list(
+            "severity",
+            q.severity.as_deref(),
+            IncidentSeverity::parse,
+            "low, medium, high, critical",
+        )?,
         assignee: q.assignee,
         limit: page_limit(q.limit, DEFAULT_PAGE, MAX_PAGE)?,
         before_id,
@@ -101,7 +106,10 @@ pub(crate) async fn get(
         Some(text) => {
             let cutoff = Cutoff::parse(&text)?;
             let client = state.store.client().await?;
-            (fold::load_incident(&**client, &caller.tenant, id, cutoff).await?, Some(text))
+            (
+                fold::load_incident(&**client, &caller.tenant, id, cutoff).await?,
+                Some(text),
+            )
         }
         None => (incidents::get(&state.store, &caller.tenant, id).await?, None),
     };
@@ -127,7 +135,11 @@ pub(crate) async fn act(
 }
 
 /// Streams the incident's timeline as NDJSON ECS events, in position order.
-pub(crate) async fn timeline(State(state): State<AppState>, auth: Authenticated, Path(id): Path<i64>) -> ApiResult<Response> {
+pub(crate) async fn timeline(
+    State(state): State<AppState>,
+    auth: Authenticated,
+    Path(id): Path<i64>,
+) -> ApiResult<Response> {
     let caller = auth.require(Role::can_read, "read incidents")?;
     let positions = timeline_positions(&state.store, &caller.tenant, id).await?;
     let store = state.store.clone();
@@ -149,7 +161,11 @@ pub(crate) async fn timeline(State(state): State<AppState>, auth: Authenticated,
             Ok::<_, std::io::Error>(Bytes::from(out))
         }
     });
-    Ok(([(header::CONTENT_TYPE, "application/x-ndjson")], Body::from_stream(stream)).into_response())
+    Ok((
+        [(header::CONTENT_TYPE, "application/x-ndjson")],
+        Body::from_stream(stream),
+    )
+        .into_response())
 }
 
 #[derive(Debug, Deserialize)]
@@ -186,7 +202,11 @@ pub(crate) async fn upload_evidence(
     Ok(with_etag(outcome.version, (StatusCode::CREATED, Json(body))))
 }
 
-pub(crate) async fn list_evidence(State(state): State<AppState>, auth: Authenticated, Path(id): Path<i64>) -> ApiResult<Json<Value>> {
+pub(crate) async fn list_evidence(
+    State(state): State<AppState>,
+    auth: Authenticated,
+    Path(id): Path<i64>,
+) -> ApiResult<Json<Value>> {
     let caller = auth.require(Role::can_read, "read evidence")?;
     let client = state.store.client().await?;
     let incident = fold::load_incident(&**client, &caller.tenant, id, Cutoff::Now).await?;
@@ -213,6 +233,9 @@ pub(crate) async fn download_evidence(
         header::CONTENT_DISPOSITION,
         format!("attachment; filename=\"{}\"", evidence.name.replace(['"', '\\'], "_")),
     );
-    set(header::HeaderName::from_static("x-content-sha256"), evidence.sha256.clone());
+    set(
+        header::HeaderName::from_static("x-content-sha256"),
+        evidence.sha256.clone(),
+    );
     Ok(response)
 }

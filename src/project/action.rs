@@ -11,7 +11,7 @@ use crate::event::{EventKind, NewEvent, canonical_json};
 use crate::store::StoredEvent;
 
 /// The `source` of every action event the SOC API appends.
-pub(crate) const ACTION_SOURCE: &str = "soc";
+pub(crate) const ACTION_SOURCE: &str = crate::event::ANALYST_SOURCE;
 /// Field listing the objects an action touches, e.g. `["alert:12", "incident:40"]`.
 pub(crate) const OBJECTS_FIELD: &str = "soc.objects";
 /// Field holding the action's parameters.
@@ -94,7 +94,13 @@ impl ActionRecord {
 }
 
 /// The event recording one action. Its raw bytes are the canonical JSON of the action.
-pub(crate) fn action_event(name: &str, actor: &str, objects: &[ObjectRef], payload: Value, message: String) -> NewEvent {
+pub(crate) fn action_event(
+    name: &str,
+    actor: &str,
+    objects: &[ObjectRef],
+    payload: Value,
+    message: String,
+) -> NewEvent {
     let mut fields = Map::new();
     fields.insert(
         OBJECTS_FIELD.into(),

@@ -74,7 +74,13 @@ impl Entities {
         let mut users = BTreeSet::new();
         let mut hosts = BTreeSet::new();
         let mut hashes = BTreeSet::new();
-        ips.extend(event.source_ip.iter().chain(&event.destination_ip).map(|ip| ip.to_string()));
+        ips.extend(
+            event
+                .source_ip
+                .iter()
+                .chain(&event.destination_ip)
+                .map(|ip| ip.to_string()),
+        );
         users.extend(event.user_name.iter().cloned());
         hosts.extend(event.host_name.iter().cloned());
         let strings = |key: &str| -> Vec<String> {
@@ -90,7 +96,11 @@ impl Entities {
         hashes.extend(strings("related.hash"));
         for owner in ["file", "process"] {
             for algo in ["md5", "sha1", "sha256"] {
-                hashes.extend(strings(&format!("{owner}.hash.{algo}")).into_iter().map(|h| h.to_ascii_lowercase()));
+                hashes.extend(
+                    strings(&format!("{owner}.hash.{algo}"))
+                        .into_iter()
+                        .map(|h| h.to_ascii_lowercase()),
+                );
             }
         }
         Entities {
@@ -246,7 +256,11 @@ impl Alert {
             "incident.create" | "incident.link" => {
                 self.incident_id = Some(match action.name.as_str() {
                     "incident.create" => action.position,
-                    _ => action.payload.get("incident_id").and_then(Value::as_i64).unwrap_or_default(),
+                    _ => action
+                        .payload
+                        .get("incident_id")
+                        .and_then(Value::as_i64)
+                        .unwrap_or_default(),
                 });
             }
             "incident.unlink" => self.incident_id = None,
@@ -293,7 +307,12 @@ impl Alert {
         if allowed {
             Ok(())
         } else {
-            Err(format!("cannot {} alert {}: it is {}", command.name(), self.id, self.status))
+            Err(format!(
+                "cannot {} alert {}: it is {}",
+                command.name(),
+                self.id,
+                self.status
+            ))
         }
     }
 

@@ -121,13 +121,23 @@ impl Soc {
             tx.commit().await?;
             Ok(out)
         };
-        tokio::time::timeout(self.timeout, work)
-            .await
-            .map_err(|_| Error::Store(crate::store::Error::Unavailable(format!("no answer within {:?}", self.timeout))))?
+        tokio::time::timeout(self.timeout, work).await.map_err(|_| {
+            Error::Store(crate::store::Error::Unavailable(format!(
+                "no answer within {:?}",
+                self.timeout
+            )))
+        })?
     }
 
     /// Appends one action event and returns its position.
-    async fn append(&self, caller: &Caller, name: &str, objects: &[ObjectRef], payload: Value, message: String) -> Result<i64> {
+    async fn append(
+        &self,
+        caller: &Caller,
+        name: &str,
+        objects: &[ObjectRef],
+        payload: Value,
+        message: String,
+    ) -> Result<i64> {
         let event = action_event(name, &caller.actor, objects, payload, message);
         let receipt = self
             .appender
@@ -147,7 +157,13 @@ impl Soc {
     /// Applies an alert action: 404 if the tenant has no such alert, 412 on a stale
     /// `if_match`, 409 when the alert's status does not allow it.
     #[tracing::instrument(skip_all, fields(alert = id, action = command.name()), err)]
-    pub async fn alert_action(&self, caller: &Caller, id: i64, if_match: Option<i64>, command: AlertCommand) -> Result<ActionOutcome> {
+    pub async fn alert_action(
+        &self,
+        caller: &Caller,
+        id: i64,
+        if_match: Option<i64>,
+        command: AlertCommand,
+    ) -> Result<ActionOutcome> {
         let command = command.validated()?;
         let name = format!("alert.{}", command.name());
         let object = ObjectRef::Alert(id);
@@ -194,7 +210,9 @@ impl Soc {
                 }
                 let payload = serde_json::to_value(&create).unwrap_or(Value::Null);
                 let message = format!("{} created incident {:?}", caller.actor, create.title);
-                let position = self.append(caller, "incident.create", &objects, payload, message).await?;
+                let position = self
+                    .append(caller, "incident.create", &objects, payload, message)
+                    .await?;
                 let incident = load_incident(tx, &caller.tenant, position, Cutoff::Now).await?;
                 Ok(ActionOutcome {
                     object: ObjectRef::Incident(position).to_string(),
@@ -261,7 +279,13 @@ impl Soc {
 
     /// Appends an `incident.evidence` action for a file already in the object store, after
     /// checking the incident under its lock. The caller removes the file if this fails.
-    pub(crate) async fn register_evidence(&self, caller: &Caller, id: i64, if_match: Option<i64>, payload: Value) -> Result<ActionOutcome> {
+    pub(crate) async fn register_evidence(
+        &self,
+        caller: &Caller,
+        id: i64,
+        if_match: Option<i64>,
+        payload: Value,
+    ) -> Result<ActionOutcome> {
         let object = ObjectRef::Incident(id);
         let outcome = self
             .locked(caller, &[object], async |tx| {
@@ -272,7 +296,9 @@ impl Soc {
                     current: Box::new(incident_state(&incident)),
                 })?;
                 let message = format!("{} added evidence to incident {id}", caller.actor);
-                let position = self.append(caller, "incident.evidence", &[object], payload, message).await?;
+                let position = self
+                    .append(caller, "incident.evidence", &[object], payload, message)
+                    .await?;
                 let incident = load_incident(tx, &caller.tenant, id, Cutoff::Now).await?;
                 Ok(ActionOutcome {
                     object: object.to_string(),

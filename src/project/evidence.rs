@@ -32,10 +32,14 @@ pub fn open_object_store(url: &str) -> Result<Arc<dyn ObjectStore>> {
     };
     let Some(path) = url.strip_prefix("file://") else {
         let scheme = url.split_once("://").map_or(url, |(s, _)| s);
-        return Err(bad(&format!("scheme {scheme:?} is not supported; use file:///absolute/directory")));
+        return Err(bad(&format!(
+            "scheme {scheme:?} is not supported; use file:///absolute/directory"
+        )));
     };
     if !path.starts_with('/') {
-        return Err(bad("a file:// URL needs an absolute path, e.g. file:///var/lib/tidemark/objects"));
+        return Err(bad(
+            "a file:// URL needs an absolute path, e.g. file:///var/lib/tidemark/objects",
+        ));
     }
     std::fs::create_dir_all(path).map_err(|e| bad(&format!("cannot create the directory: {e}")))?;
     Ok(Arc::new(LocalFileSystem::new_with_prefix(path)?))
@@ -57,7 +61,10 @@ fn new_evidence_id() -> Result<String> {
 impl Soc {
     async fn object_store(&self) -> Result<Arc<dyn ObjectStore>> {
         let url = self.object_store_url.as_deref().ok_or(Error::NoObjectStore)?;
-        let objects = self.objects.get_or_try_init(|| async { open_object_store(url) }).await?;
+        let objects = self
+            .objects
+            .get_or_try_init(|| async { open_object_store(url) })
+            .await?;
         Ok(Arc::clone(objects))
     }
 
@@ -79,7 +86,9 @@ impl Soc {
         let objects = self.object_store().await?;
         let name = required_text("name", &upload.name, MAX_FILE_NAME)?;
         if name.chars().any(char::is_control) {
-            return Err(Error::BadInput("query parameter `name` must not contain control characters".into()));
+            return Err(Error::BadInput(
+                "query parameter `name` must not contain control characters".into(),
+            ));
         }
         // Fail fast, before any byte is stored; checked again under the lock when registering.
         let incident = load_incident(&**self.store.client().await?, &caller.tenant, id, Cutoff::Now).await?;
@@ -101,7 +110,10 @@ impl Soc {
             added_at: chrono::Utc::now(),
             added_by: caller.actor.clone(),
         };
-        match self.register_evidence(caller, id, if_match, evidence_payload(&evidence)).await {
+        match self
+            .register_evidence(caller, id, if_match, evidence_payload(&evidence))
+            .await
+        {
             Ok(outcome) => {
                 self.metrics.evidence_bytes.inc_by(size);
                 let evidence = Evidence {
@@ -126,7 +138,10 @@ impl Soc {
         tenant: &TenantId,
         id: i64,
         evidence_id: &str,
-    ) -> Result<(Evidence, futures_util::stream::BoxStream<'static, object_store::Result<Bytes>>)> {
+    ) -> Result<(
+        Evidence,
+        futures_util::stream::BoxStream<'static, object_store::Result<Bytes>>,
+    )> {
         let objects = self.object_store().await?;
         let incident = load_incident(&**self.store.client().await?, tenant, id, Cutoff::Now).await?;
         let evidence = incident

@@ -31,7 +31,9 @@ impl Cutoff {
             return if p >= 0 {
                 Ok(Cutoff::Position(p))
             } else {
-                Err(Error::BadInput("query parameter `as_of`: a position must be 0 or more".into()))
+                Err(Error::BadInput(
+                    "query parameter `as_of`: a position must be 0 or more".into(),
+                ))
             };
         }
         DateTime::parse_from_rfc3339(text)
@@ -57,7 +59,12 @@ impl Cutoff {
 pub(crate) const LIVE_ALERTS: &str = "(SELECT live_version FROM projections WHERE name = 'alerts')";
 
 /// The actions that name `object`, up to `cutoff`, in position order.
-async fn actions_of<C: GenericClient>(c: &C, tenant: &TenantId, object: ObjectRef, cutoff: Cutoff) -> Result<Vec<StoredEvent>> {
+async fn actions_of<C: GenericClient>(
+    c: &C,
+    tenant: &TenantId,
+    object: ObjectRef,
+    cutoff: Cutoff,
+) -> Result<Vec<StoredEvent>> {
     let probe = object.probe();
     let tenant = tenant.as_str();
     let mut sql = format!(
@@ -150,7 +157,12 @@ pub(crate) async fn load_alert<C: GenericClient>(
 }
 
 /// Folds incident `id` of `tenant` up to `cutoff`.
-pub(crate) async fn load_incident<C: GenericClient>(c: &C, tenant: &TenantId, id: i64, cutoff: Cutoff) -> Result<Incident> {
+pub(crate) async fn load_incident<C: GenericClient>(
+    c: &C,
+    tenant: &TenantId,
+    id: i64,
+    cutoff: Cutoff,
+) -> Result<Incident> {
     let created = events_at(c, tenant, &[id], cutoff).await?;
     let actions = actions_of(c, tenant, ObjectRef::Incident(id), cutoff).await?;
     fold_incident(id, &merge(created, actions)).ok_or_else(|| Error::NotFound(format!("incident {id}")))

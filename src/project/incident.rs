@@ -153,7 +153,10 @@ impl CreateIncident {
                 .map(|d| required_text("description", &d, MAX_TEXT))
                 .transpose()?,
             severity: self.severity,
-            assignee: self.assignee.map(|a| required_text("assignee", &a, MAX_NAME)).transpose()?,
+            assignee: self
+                .assignee
+                .map(|a| required_text("assignee", &a, MAX_NAME))
+                .transpose()?,
             alert_ids: checked_ids(self.alert_ids, true)?,
         })
     }
@@ -231,7 +234,9 @@ fn checked_ids(mut ids: Vec<i64>, allow_empty: bool) -> Result<Vec<i64>> {
         return Err(Error::BadInput("field `alert_ids` must name at least one alert".into()));
     }
     if ids.len() > MAX_LINKED {
-        return Err(Error::BadInput(format!("field `alert_ids` names more than {MAX_LINKED} alerts")));
+        return Err(Error::BadInput(format!(
+            "field `alert_ids` names more than {MAX_LINKED} alerts"
+        )));
     }
     Ok(ids)
 }
@@ -274,7 +279,12 @@ impl Incident {
             }
             return;
         }
-        let command = match serde_json::from_value::<IncidentCommand>(action.payload.clone()) {
+        // The payload names the incident for the alerts' fold; the command itself does not.
+        let mut payload = action.payload.clone();
+        if let Value::Object(map) = &mut payload {
+            map.remove("incident_id");
+        }
+        let command = match serde_json::from_value::<IncidentCommand>(payload) {
             Ok(c) => c,
             Err(e) => {
                 tracing::warn!(position = action.position, error = %e, "unreadable incident action skipped");

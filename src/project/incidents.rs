@@ -8,7 +8,7 @@ use serde_json::Value;
 
 use super::action::{ActionRecord, ObjectRef};
 use super::alert::Comment;
-use super::alerts::Sql;
+use super::alert_queries::Sql;
 use super::incident::{Evidence, Incident, IncidentSeverity, IncidentStatus, created_from};
 use super::{Error, Result};
 use crate::event::TenantId;
@@ -46,7 +46,11 @@ fn from_row(row: &tokio_postgres::Row) -> Result<Incident> {
 type Key = (String, i64);
 
 /// Folds the actions among `events` into version `version`.
-pub(crate) async fn apply_batch(tx: &tokio_postgres::Transaction<'_>, version: i32, events: &[StoredEvent]) -> Result<()> {
+pub(crate) async fn apply_batch(
+    tx: &tokio_postgres::Transaction<'_>,
+    version: i32,
+    events: &[StoredEvent],
+) -> Result<()> {
     let actions: Vec<(&StoredEvent, ActionRecord)> = events
         .iter()
         .filter_map(|e| ActionRecord::from_event(e).map(|a| (e, a)))
@@ -82,7 +86,11 @@ pub(crate) async fn apply_batch(tx: &tokio_postgres::Transaction<'_>, version: i
                     incident.apply(action);
                     dirty.insert(key);
                 }
-                None => tracing::warn!(position = action.position, incident = id, "action names an unknown incident; skipped"),
+                None => tracing::warn!(
+                    position = action.position,
+                    incident = id,
+                    "action names an unknown incident; skipped"
+                ),
             }
         }
     }
@@ -185,7 +193,11 @@ pub(crate) async fn list(store: &Store, tenant: &TenantId, f: &IncidentFilter) -
         .take(f.limit as usize)
         .map(from_row)
         .collect::<Result<_>>()?;
-    let next_cursor = if more { incidents.last().map(|i| i.id.to_string()) } else { None };
+    let next_cursor = if more {
+        incidents.last().map(|i| i.id.to_string())
+    } else {
+        None
+    };
     Ok(IncidentPage { incidents, next_cursor })
 }
 

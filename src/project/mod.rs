@@ -5,12 +5,14 @@
 
 pub(crate) mod action;
 pub(crate) mod alert;
+pub(crate) mod alert_queries;
 pub(crate) mod alerts;
 pub(crate) mod commands;
 pub(crate) mod evidence;
 pub(crate) mod fold;
 pub(crate) mod incident;
 pub(crate) mod incidents;
+pub(crate) mod rebuild;
 pub(crate) mod runner;
 pub(crate) mod timeline;
 
@@ -18,17 +20,15 @@ use serde_json::Value;
 
 pub use action::ObjectRef;
 pub use alert::{Alert, AlertCommand, AlertStatus, Entities};
-pub use alerts::{AlertFilter, AlertPage, AlertSort};
+pub use alert_queries::{AlertFilter, AlertPage, AlertSort};
 pub use commands::{ActionOutcome, Soc};
 pub use evidence::{EvidenceUpload, open_object_store, sweep_orphans};
 pub use fold::Cutoff;
 pub use incident::{CreateIncident, Evidence, Incident, IncidentCommand, IncidentSeverity, IncidentStatus};
 pub use incidents::{IncidentFilter, IncidentPage};
+pub use rebuild::{ProjectionStatus, RebuildReport, projection_status, rebuild};
+pub use runner::{ProjectionKind, RunnerOptions, RunnerSet, start_runners};
 pub use timeline::{timeline_page, timeline_positions};
-pub use runner::{
-    ProjectionKind, ProjectionStatus, RebuildReport, RunnerOptions, RunnerSet, projection_status, rebuild,
-    start_runners,
-};
 
 /// What went wrong in a projection or a SOC action.
 #[derive(Debug, thiserror::Error)]

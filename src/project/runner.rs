@@ -1,12 +1,10 @@
 //! The projection runner: one leader per projection and version (a session advisory lock),
 //! reading the log by position and applying each batch and its checkpoint in one transaction,
-//! so a crash between batches neither loses nor repeats an event. Also rebuilds: a new version
-//! filled beside the live one, switched to once it has caught up.
+//! so a crash between batches neither loses nor repeats an event. Rebuilds reuse its steps.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use serde::Serialize;
 use tokio::sync::watch;
 
 use super::{Error, Result};
@@ -46,20 +44,27 @@ impl ProjectionKind {
         }
     }
 
-    async fn apply(self, tx: &tokio_postgres::Transaction<'_>, version: i32, events: &[StoredEvent], opts: &RunnerOptions) -> Result<()> {
+    async fn apply(
+        self,
+        tx: &tokio_postgres::Transaction<'_>,
+        version: i32,
+        events: &[StoredEvent],
+        opts: &RunnerOptions,
+    ) -> Result<()> {
         match self {
             ProjectionKind::Alerts => super::alerts::apply_batch(tx, version, events, opts.dedup_window).await,
             ProjectionKind::Incidents => super::incidents::apply_batch(tx, version, events).await,
         }
     }
 
-    async fn clear(self, c: &tokio_postgres::Client, version: i32) -> Result<()> {
+    pub(super) async fn clear(self, c: &tokio_postgres::Client, version: i32) -> Result<()> {
         let tables: &[&str] = match self {
             ProjectionKind::Alerts => &["alerts", "alert_sources"],
             ProjectionKind::Incidents => &["incidents"],
         };
         for table in tables {
-            c.execute(&format!("DELETE FROM {table} WHERE version = $1"), &[&version]).await?;
+            c.execute(&format!("DELETE FROM {table} WHERE version = $1"), &[&version])
+                .await?;
         }
         Ok(())
     }
@@ -86,7 +91,7 @@ impl Default for RunnerOptions {
     }
 }
 
-fn lock_key(name: &str, version: i32) -> String {
+pub(super) fn lock_key(name: &str, version: i32) -> String {
     format!("tidemark.projection:{name}:{version}")
 }
 
@@ -112,7 +117,13 @@ pub fn start_runners(store: &Store, opts: RunnerOptions, metrics: Arc<Metrics>) 
 }
 
 /// Runs `kind` until stopped, reconnecting after any error.
-async fn supervise(store: Store, kind: ProjectionKind, opts: RunnerOptions, metrics: Arc<Metrics>, mut stopped: watch::Receiver<bool>) {
+async fn supervise(
+    store: Store,
+    kind: ProjectionKind,
+    opts: RunnerOptions,
+    metrics: Arc<Metrics>,
+    mut stopped: watch::Receiver<bool>,
+) {
     let mut backoff = Duration::from_millis(200);
     loop {
         let outcome = tokio::select! {
@@ -146,10 +157,16 @@ async fn lead(store: &Store, kind: ProjectionKind, opts: &RunnerOptions, metrics
         loop {
             let started = Instant::now();
             let step = step(&mut conn, kind, live, opts).await?;
-            metrics.projection_lag_events.get_or_create(&labels).set(step.head - step.checkpoint);
+            metrics
+                .projection_lag_events
+                .get_or_create(&labels)
+                .set(step.head - step.checkpoint);
             metrics.projection_position.get_or_create(&labels).set(step.checkpoint);
             if step.applied > 0 {
-                metrics.projection_events.get_or_create(&labels).inc_by(step.applied as u64);
+                metrics
+                    .projection_events
+                    .get_or_create(&labels)
+                    .inc_by(step.applied as u64);
                 metrics
                     .projection_batch_seconds
                     .get_or_create(&labels)
@@ -163,12 +180,16 @@ async fn lead(store: &Store, kind: ProjectionKind, opts: &RunnerOptions, metrics
             }
         }
         unlock(&conn, kind, live).await?;
-        tracing::info!(projection = kind.name(), version = live, "projection switched; following the new version");
+        tracing::info!(
+            projection = kind.name(),
+            version = live,
+            "projection switched; following the new version"
+        );
         cleanup_retired(&conn, kind).await?;
     }
 }
 
-async fn live_version(c: &tokio_postgres::Client, kind: ProjectionKind) -> Result<i32> {
+pub(super) async fn live_version(c: &tokio_postgres::Client, kind: ProjectionKind) -> Result<i32> {
     let row = c
         .query_opt("SELECT live_version FROM projections WHERE name = $1", &[&kind.name()])
         .await?;
@@ -176,7 +197,7 @@ async fn live_version(c: &tokio_postgres::Client, kind: ProjectionKind) -> Resul
         .ok_or_else(|| Error::UnknownProjection(kind.name().to_owned()))
 }
 
-async fn try_lock(c: &tokio_postgres::Client, kind: ProjectionKind, version: i32) -> Result<bool> {
+pub(super) async fn try_lock(c: &tokio_postgres::Client, kind: ProjectionKind, version: i32) -> Result<bool> {
     let row = c
         .query_one(
             "SELECT pg_try_advisory_lock(hashtextextended($1, 0))",
@@ -186,7 +207,7 @@ async fn try_lock(c: &tokio_postgres::Client, kind: ProjectionKind, version: i32
     Ok(row.get(0))
 }
 
-async fn unlock(c: &tokio_postgres::Client, kind: ProjectionKind, version: i32) -> Result<()> {
+pub(super) async fn unlock(c: &tokio_postgres::Client, kind: ProjectionKind, version: i32) -> Result<()> {
     c.execute(
         "SELECT pg_advisory_unlock(hashtextextended($1, 0))",
         &[&lock_key(kind.name(), version)],
@@ -196,16 +217,24 @@ async fn unlock(c: &tokio_postgres::Client, kind: ProjectionKind, version: i32) 
 }
 
 /// What one step did.
-struct Step {
-    applied: usize,
-    checkpoint: i64,
-    head: i64,
+pub(super) struct Step {
+    pub(super) applied: usize,
+    pub(super) checkpoint: i64,
+    pub(super) head: i64,
 }
 
 /// Applies the next batch after the checkpoint and advances it, in one transaction.
-async fn step(conn: &mut tokio_postgres::Client, kind: ProjectionKind, version: i32, opts: &RunnerOptions) -> Result<Step> {
+pub(super) async fn step(
+    conn: &mut tokio_postgres::Client,
+    kind: ProjectionKind,
+    version: i32,
+    opts: &RunnerOptions,
+) -> Result<Step> {
     // Positions are commit-ordered: every event at or below the head read here is visible.
-    let head: i64 = conn.query_one("SELECT position FROM log_head WHERE id = 1", &[]).await?.get(0);
+    let head: i64 = conn
+        .query_one("SELECT position FROM log_head WHERE id = 1", &[])
+        .await?
+        .get(0);
     let tx = conn.transaction().await?;
     let checkpoint: i64 = tx
         .query_opt(
@@ -217,7 +246,11 @@ async fn step(conn: &mut tokio_postgres::Client, kind: ProjectionKind, version: 
         .ok_or_else(|| Error::UnknownProjection(format!("{} version {version}", kind.name())))?;
     if checkpoint >= head {
         tx.commit().await?;
-        return Ok(Step { applied: 0, checkpoint, head });
+        return Ok(Step {
+            applied: 0,
+            checkpoint,
+            head,
+        });
     }
     let kinds: Vec<&str> = kind.kinds().to_vec();
     let rows = tx
@@ -250,7 +283,7 @@ async fn step(conn: &mut tokio_postgres::Client, kind: ProjectionKind, version: 
 
 /// Deletes the rows and checkpoints of every version that is not live and that no runner or
 /// rebuild holds.
-async fn cleanup_retired(c: &tokio_postgres::Client, kind: ProjectionKind) -> Result<usize> {
+pub(super) async fn cleanup_retired(c: &tokio_postgres::Client, kind: ProjectionKind) -> Result<usize> {
     let rows = c
         .query(
             "SELECT c.version FROM projection_checkpoints c JOIN projections p ON p.name = c.name \
@@ -280,127 +313,4 @@ async fn cleanup_retired(c: &tokio_postgres::Client, kind: ProjectionKind) -> Re
         removed += 1;
     }
     Ok(removed)
-}
-
-/// What a rebuild did.
-#[derive(Debug, Clone, Serialize)]
-pub struct RebuildReport {
-    pub projection: String,
-    pub previous_version: i32,
-    pub version: i32,
-    pub position: i64,
-    pub events: usize,
-    pub seconds: f64,
-}
-
-/// Builds a new version of `kind` from position 0 beside the live one, switches reads to it
-/// once it has caught up with the log, and removes the old version.
-pub async fn rebuild(store: &Store, kind: ProjectionKind, opts: &RunnerOptions, progress: impl Fn(i64, i64)) -> Result<RebuildReport> {
-    let started = Instant::now();
-    let mut conn = store.connect().await?;
-    let previous = live_version(&conn, kind).await?;
-    // The new version is locked before its checkpoint is visible, so no cleanup removes it.
-    let tx = conn.transaction().await?;
-    let version: i32 = tx
-        .query_one(
-            "INSERT INTO projection_checkpoints (name, version, position) \
-             SELECT $1, max(version) + 1, 0 FROM projection_checkpoints WHERE name = $1 RETURNING version",
-            &[&kind.name()],
-        )
-        .await?
-        .get(0);
-    let locked: bool = tx
-        .query_one(
-            "SELECT pg_try_advisory_lock(hashtextextended($1, 0))",
-            &[&lock_key(kind.name(), version)],
-        )
-        .await?
-        .get(0);
-    if !locked {
-        return Err(Error::BadInput(format!("version {version} of {} is already being built", kind.name())));
-    }
-    tx.commit().await?;
-    kind.clear(&conn, version).await?;
-    let mut events = 0;
-    let checkpoint = loop {
-        let step = step(&mut conn, kind, version, opts).await?;
-        events += step.applied;
-        progress(step.checkpoint, step.head);
-        if step.applied == 0 && step.checkpoint >= step.head {
-            break step.checkpoint;
-        }
-    };
-    conn.execute(
-        "UPDATE projections SET live_version = $2, switched_at = now() WHERE name = $1",
-        &[&kind.name(), &version],
-    )
-    .await?;
-    unlock(&conn, kind, version).await?;
-    tracing::info!(projection = kind.name(), version, checkpoint, "rebuilt projection is live");
-    // The old version's leader lets go within a poll; wait (bounded) to remove its rows.
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while cleanup_retired(&conn, kind).await? == 0 && version_exists(&conn, kind, previous).await? {
-        if Instant::now() > deadline {
-            tracing::warn!(projection = kind.name(), version = previous, "old version still held; its leader removes it");
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    Ok(RebuildReport {
-        projection: kind.name().to_owned(),
-        previous_version: previous,
-        version,
-        position: checkpoint,
-        events,
-        seconds: started.elapsed().as_secs_f64(),
-    })
-}
-
-async fn version_exists(c: &tokio_postgres::Client, kind: ProjectionKind, version: i32) -> Result<bool> {
-    Ok(c
-        .query_opt(
-            "SELECT 1 FROM projection_checkpoints WHERE name = $1 AND version = $2",
-            &[&kind.name(), &version],
-        )
-        .await?
-        .is_some())
-}
-
-/// Where a projection stands against the log.
-#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
-pub struct ProjectionStatus {
-    pub name: String,
-    pub version: i32,
-    pub live: bool,
-    pub position: i64,
-    pub head: i64,
-    /// Events in the log not yet folded (of every kind: the checkpoint moves past all).
-    pub lag: i64,
-}
-
-/// Every projection version with its checkpoint and lag.
-pub async fn projection_status(store: &Store) -> Result<Vec<ProjectionStatus>> {
-    let client = store.client().await?;
-    let rows = client
-        .query(
-            "SELECT c.name, c.version, c.version = p.live_version, c.position, h.position \
-             FROM projection_checkpoints c JOIN projections p ON p.name = c.name, log_head h \
-             ORDER BY c.name, c.version",
-            &[],
-        )
-        .await?;
-    Ok(rows
-        .iter()
-        .map(|r| {
-            let (position, head): (i64, i64) = (r.get(3), r.get(4));
-            ProjectionStatus {
-                name: r.get(0),
-                version: r.get(1),
-                live: r.get(2),
-                position,
-                head,
-                lag: (head - position).max(0),
-            }
-        })
-        .collect())
 }

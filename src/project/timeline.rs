@@ -1,9 +1,9 @@
 //! An incident's timeline: every event that touched it, in position order: its actions, and
 //! for each alert linked to it, the alert's source events and actions.
 
+use super::Result;
 use super::action::ObjectRef;
 use super::fold::{Cutoff, LIVE_ALERTS, events_at, load_incident};
-use super::Result;
 use crate::event::TenantId;
 use crate::store::{Store, StoredEvent};
 

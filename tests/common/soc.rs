@@ -41,7 +41,11 @@ pub async fn wait_projected(db: &TestDb) {
 /// order: two dumps are equal when the read models are.
 pub async fn dump(db: &TestDb, table: &str) -> Vec<Value> {
     let projection = if table == "incidents" { "incidents" } else { "alerts" };
-    let order = if table == "alert_sources" { "tenant_id, alert_id, position" } else { "tenant_id, id" };
+    let order = if table == "alert_sources" {
+        "tenant_id, alert_id, position"
+    } else {
+        "tenant_id, id"
+    };
     let sql = format!(
         "SELECT to_jsonb(t) - 'version' FROM {table} t \
          WHERE version = (SELECT live_version FROM projections WHERE name = '{projection}') ORDER BY {order}"
