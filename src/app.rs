@@ -12,6 +12,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::api::{self, AppState, Limits};
 use crate::config::Settings;
+use crate::tier;
 use crate::project::{self, RunnerOptions};
 use crate::store::{self, Appender, AppenderOptions, ClusterOptions, EmbeddedCluster, Store};
 use crate::telemetry::Metrics;
@@ -129,10 +130,16 @@ pub fn build_state(store: Store, settings: &Settings) -> (AppState, tokio::task:
         request_timeout: Duration::from_secs(settings.request_timeout_secs),
         replay_page_size: settings.replay_page_size.clamp(1, 50_000),
     };
-    (
-        with_soc(AppState::new(store, appender, metrics, limits), settings),
-        task,
-    )
+    let mut state = with_soc(AppState::new(store, appender, metrics, limits), settings);
+    state.query = Arc::new(crate::query::QueryOptions::from(settings));
+    state.objects = match tier::objects::open(&settings.object_store_url()) {
+        Ok(objects) => Some(objects),
+        Err(e) => {
+            tracing::error!(error = %e, "cold tier unavailable: cannot open the object store");
+            None
+        }
+    };
+    (state, task)
 }
 
 /// Adds the SOC workflow to `state`: evidence files in the configured object store, and the
@@ -203,6 +210,7 @@ async fn run(settings: &Settings, store: Store) -> anyhow::Result<()> {
     let connectors = settings
         .run_connectors
         .then(|| tokio::spawn(Arc::clone(&state.connectors).run(shutdown.clone())));
+    let tiering = spawn_tiering(&state, settings, shutdown.clone());
     tracing::info!(%addr, connectors = settings.run_connectors, "tidemark listening");
     axum::serve(listener, api::router(state))
         .with_graceful_shutdown(shutdown.clone().cancelled_owned())
@@ -212,9 +220,48 @@ async fn run(settings: &Settings, store: Store) -> anyhow::Result<()> {
         task.await.context("connector supervisor")?;
     }
     sweep.abort();
+    if let Some(task) = tiering {
+        // A pass in progress is cut short; every step is safe to interrupt.
+        task.abort();
+        let _ = task.await;
+    }
     tracing::info!("draining the appender");
     appender_task.await.context("appender task")?;
     Ok(())
+}
+
+/// Runs a tiering and retention pass every `tier_interval_secs` (the first a minute after
+/// start), until shutdown. `None` when turned off or the object store cannot be opened.
+fn spawn_tiering(state: &AppState, settings: &Settings, shutdown: CancellationToken) -> Option<tokio::task::JoinHandle<()>> {
+    if settings.tier_interval_secs == 0 {
+        return None;
+    }
+    let ctx = tier::TierContext {
+        store: state.store.clone(),
+        objects: state.objects.clone()?,
+        appender: state.appender.clone(),
+    };
+    let (dir, every) = (settings.retention_dir.clone(), Duration::from_secs(settings.tier_interval_secs));
+    Some(tokio::spawn(async move {
+        let mut next = tokio::time::Instant::now() + Duration::from_secs(60).min(every);
+        loop {
+            tokio::select! {
+                () = shutdown.cancelled() => return,
+                () = tokio::time::sleep_until(next) => {}
+            }
+            next = tokio::time::Instant::now() + every;
+            match tier::pass(&ctx, &dir, None, false).await {
+                Ok(report) => tracing::info!(
+                    chunks = report.tiering.chunks.len(),
+                    rows = report.tiering.chunks.iter().map(|c| c.rows).sum::<i64>(),
+                    expired_files = report.retention.deleted_files,
+                    "tiering and retention pass done"
+                ),
+                Err(tier::Error::Busy) => tracing::info!("tiering pass skipped: another run holds the lock"),
+                Err(e) => tracing::error!(error = %e, "tiering and retention pass failed"),
+            }
+        }
+    }))
 }
 
 /// Takes `<data_dir>/serve.lock`, or returns `None` if another process (a server) holds it.

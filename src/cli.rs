@@ -1,4 +1,5 @@
-//! The command line: `serve`, `migrate`, `token create`, `verify`, `project rebuild|status`.
+//! The command line: `serve`, `migrate`, `token create`, `verify`, `project rebuild|status`,
+//! `tier run`, `retention run`.
 
 use clap::{Parser, Subcommand};
 
@@ -7,6 +8,7 @@ use crate::config::Settings;
 use crate::event::{Role, TenantId};
 use crate::project;
 use crate::store;
+use crate::tier;
 
 #[derive(Debug, Parser)]
 #[command(name = "tidemark", version, about = "Event-sourced security analytics store")]
@@ -33,6 +35,44 @@ enum Command {
         #[command(subcommand)]
         command: ProjectCommand,
     },
+    /// The cold tier: move chunks older than the hot window to Parquet, then apply retention.
+    Tier {
+        #[command(subcommand)]
+        command: TierCommand,
+    },
+    /// Retention policies (`retention/*.toml`).
+    Retention {
+        #[command(subcommand)]
+        command: RetentionCommand,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum TierCommand {
+    /// Move every chunk older than the hot window (the longest `hot_for` of the policies) to
+    /// the object store, then apply retention; print what was done as JSON.
+    Run {
+        /// Only list what would move and expire.
+        #[arg(long)]
+        dry_run: bool,
+        /// Hot window to use instead of the policies' (e.g. 1d, 12h; 0s moves every closed chunk).
+        #[arg(long, value_parser = parse_duration)]
+        hot_for: Option<chrono::Duration>,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum RetentionCommand {
+    /// Apply the policies to the cold tier; print each file's fate as JSON.
+    Run {
+        /// Only show what would be deleted.
+        #[arg(long)]
+        dry_run: bool,
+    },
+}
+
+fn parse_duration(s: &str) -> Result<chrono::Duration, String> {
+    crate::tier::policy::duration(s)
 }
 
 #[derive(Debug, Subcommand)]
@@ -79,6 +119,26 @@ pub async fn run(cli: Cli, settings: Settings) -> anyhow::Result<i32> {
             Ok(0)
         }
         Command::Project { command } => project_command(command, &settings).await,
+        Command::Tier {
+            command: TierCommand::Run { dry_run, hot_for },
+        } => {
+            let dir = settings.retention_dir.clone();
+            let report = with_tier(&settings, |ctx| async move { Ok(tier::pass(&ctx, &dir, hot_for, dry_run).await?) }).await?;
+            println!("{}", serde_json::to_string_pretty(&report)?);
+            Ok(0)
+        }
+        Command::Retention {
+            command: RetentionCommand::Run { dry_run },
+        } => {
+            let dir = settings.retention_dir.clone();
+            let report = with_tier(&settings, |ctx| async move {
+                let policies = tier::policy::load(&dir)?;
+                Ok(tier::retention_run(&ctx, &policies, chrono::Utc::now(), dry_run).await?)
+            })
+            .await?;
+            println!("{}", serde_json::to_string_pretty(&report)?);
+            Ok(0)
+        }
         Command::Verify => {
             let report = with_store(&settings, |db| async move {
                 let report = store::verify_chain(&db, |r| {
@@ -134,6 +194,30 @@ async fn project_command(command: ProjectCommand, settings: &Settings) -> anyhow
             Ok(0)
         }
     }
+}
+
+/// Runs `f` with what tiering needs: the database, the object store and an appender for its
+/// action events (drained before returning).
+async fn with_tier<T, F, Fut>(settings: &Settings, f: F) -> anyhow::Result<T>
+where
+    F: FnOnce(tier::TierContext) -> Fut,
+    Fut: std::future::Future<Output = anyhow::Result<T>>,
+{
+    let objects = tier::objects::open(&settings.object_store_url())?;
+    with_store(settings, |db| async move {
+        let metrics = std::sync::Arc::new(crate::telemetry::Metrics::new());
+        let (appender, task) = store::Appender::start(db.clone(), store::AppenderOptions::default(), metrics);
+        let ctx = tier::TierContext {
+            store: db,
+            objects,
+            appender,
+        };
+        let result = f(ctx).await;
+        // The context's appender was moved into `f`; once it is dropped the task drains and ends.
+        task.await?;
+        result
+    })
+    .await
 }
 
 /// Runs `f` against the configured database, stopping an embedded cluster it had to start.

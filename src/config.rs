@@ -49,6 +49,10 @@ pub struct Settings {
     /// Run the listeners of the `connectors` table on this server (turn off on all but one
     /// server that shares a database, or on query-only nodes).
     pub run_connectors: bool,
+    /// Directory of the retention policies (`*.toml`).
+    pub retention_dir: PathBuf,
+    /// Seconds between scheduled tiering and retention passes; 0 turns them off.
+    pub tier_interval_secs: u64,
     /// Where evidence files go; `None` means `file://<data_dir>/objects`.
     pub object_store_url: Option<String>,
     /// Largest evidence file accepted (413 beyond).
@@ -57,6 +61,16 @@ pub struct Settings {
     pub alert_dedup_window_secs: u64,
     /// Most events a projection applies in one transaction.
     pub projection_batch_events: i64,
+    /// Memory pool of one hunt, aggregate or named query; beyond it the query fails with 422.
+    pub hunt_memory_limit_bytes: usize,
+    /// A hunt's timeout when the request names none, and the most it may name.
+    pub hunt_timeout_ms: u64,
+    pub hunt_max_timeout_ms: u64,
+    /// Rows a hunt returns when the request names no limit, and the most it may name.
+    pub hunt_default_rows: usize,
+    pub hunt_max_rows: usize,
+    /// The named queries (`*.sql`).
+    pub queries_dir: PathBuf,
 }
 
 impl Default for Settings {
@@ -75,10 +89,18 @@ impl Default for Settings {
             pg_port: 5432,
             replay_page_size: 2_000,
             run_connectors: true,
+            retention_dir: PathBuf::from("./retention"),
+            tier_interval_secs: 3_600,
             object_store_url: None,
             evidence_max_bytes: 64 * 1024 * 1024,
             alert_dedup_window_secs: 900,
             projection_batch_events: 2_000,
+            hunt_memory_limit_bytes: 512 * 1024 * 1024,
+            hunt_timeout_ms: 30_000,
+            hunt_max_timeout_ms: 300_000,
+            hunt_default_rows: 10_000,
+            hunt_max_rows: 1_000_000,
+            queries_dir: PathBuf::from("queries"),
         }
     }
 }
@@ -132,9 +154,17 @@ impl Settings {
         env!("TIDEMARK_PG_PORT", self.pg_port);
         env!("TIDEMARK_REPLAY_PAGE_SIZE", self.replay_page_size);
         env!("TIDEMARK_RUN_CONNECTORS", self.run_connectors);
+        env!("TIDEMARK_RETENTION_DIR", self.retention_dir);
+        env!("TIDEMARK_TIER_INTERVAL_SECS", self.tier_interval_secs);
         env!("TIDEMARK_EVIDENCE_MAX_BYTES", self.evidence_max_bytes);
         env!("TIDEMARK_ALERT_DEDUP_WINDOW_SECS", self.alert_dedup_window_secs);
         env!("TIDEMARK_PROJECTION_BATCH_EVENTS", self.projection_batch_events);
+        env!("TIDEMARK_HUNT_MEMORY_LIMIT_BYTES", self.hunt_memory_limit_bytes);
+        env!("TIDEMARK_HUNT_TIMEOUT_MS", self.hunt_timeout_ms);
+        env!("TIDEMARK_HUNT_MAX_TIMEOUT_MS", self.hunt_max_timeout_ms);
+        env!("TIDEMARK_HUNT_DEFAULT_ROWS", self.hunt_default_rows);
+        env!("TIDEMARK_HUNT_MAX_ROWS", self.hunt_max_rows);
+        env!("TIDEMARK_QUERIES_DIR", self.queries_dir);
         if let Some(url) = get("TIDEMARK_OBJECT_STORE_URL").filter(|u| !u.is_empty()) {
             self.object_store_url = Some(url);
         }

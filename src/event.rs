@@ -192,6 +192,44 @@ pub struct NewEvent {
     pub raw: Vec<u8>,
 }
 
+impl NewEvent {
+    /// An action (kind `action`) of `source`, done by `actor` now, such as an analyst's
+    /// triage step or a tiering move. Its raw bytes are the canonical JSON of the action's name
+    /// and fields, so the log keeps exactly what was recorded.
+    pub fn action(
+        source: &str,
+        name: &str,
+        actor: &str,
+        message: String,
+        fields: serde_json::Map<String, serde_json::Value>,
+    ) -> NewEvent {
+        let fields_json = canonical_json(&fields);
+        let mut doc = serde_json::Map::new();
+        doc.insert("event.action".into(), serde_json::Value::String(name.to_owned()));
+        doc.insert("fields".into(), serde_json::Value::Object(fields));
+        let now = Utc::now();
+        NewEvent {
+            event_time: Some(DateTime::from_timestamp_micros(now.timestamp_micros()).unwrap_or(now)),
+            kind: EventKind::Action,
+            source: source.to_owned(),
+            event_id: None,
+            severity: None,
+            host_name: None,
+            source_ip: None,
+            source_port: None,
+            destination_ip: None,
+            destination_port: None,
+            user_name: Some(actor.to_owned()),
+            process_name: None,
+            event_action: Some(name.to_owned()),
+            event_outcome: Some("success".to_owned()),
+            message: Some(message),
+            fields_json,
+            raw: canonical_json(&doc).into_bytes(),
+        }
+    }
+}
+
 /// A record that could not become an event: kept with its bytes in the dead-letter table.
 #[derive(Debug, Clone, PartialEq)]
 pub struct DeadLetter {

@@ -26,5 +26,7 @@ pub mod event;
 pub mod ingest;
 pub mod parse;
 pub mod project;
+pub mod query;
 pub mod store;
 pub mod telemetry;
+pub mod tier;

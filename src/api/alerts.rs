@@ -3,7 +3,7 @@
 //! /api/v1/alerts/{id}/actions`. Reads need a reading role; actions an analyst or admin.
 
 use axum::Json;
-use axum::extract::rejection::JsonRejection;
+use axum::body::Bytes;
 use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, HeaderValue, header};
 use axum::response::{IntoResponse, Response};
@@ -11,7 +11,7 @@ use chrono::{DateTime, Utc};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use super::AppState;
+use super::{AppState, json_body};
 use super::auth::Authenticated;
 use super::error::{ApiError, ApiResult};
 use crate::event::Role;
@@ -186,21 +186,16 @@ pub(crate) fn if_match(headers: &HeaderMap) -> ApiResult<Option<i64>> {
     })
 }
 
-/// Reads a JSON body, turning a rejection into 400 naming what was wrong.
-pub(crate) fn json_body<T>(body: Result<Json<T>, JsonRejection>) -> ApiResult<T> {
-    body.map(|Json(v)| v).map_err(|e| ApiError::BadRequest(e.body_text()))
-}
-
 pub(crate) async fn act(
     State(state): State<AppState>,
     auth: Authenticated,
     Path(id): Path<i64>,
     headers: HeaderMap,
-    body: Result<Json<AlertCommand>, JsonRejection>,
+    body: Bytes,
 ) -> ApiResult<Response> {
     let caller = auth.require(can_act, "act on alerts")?;
     let expected = if_match(&headers)?;
-    let command = json_body(body)?;
+    let command: AlertCommand = json_body(&body)?;
     let outcome = state.soc.alert_action(&caller, id, expected, command).await?;
     Ok(with_etag(outcome.version, Json(outcome)))
 }

@@ -9,7 +9,7 @@ use axum::response::IntoResponse;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use super::AppState;
+use super::{AppState, json_body};
 use super::auth::Authenticated;
 use super::error::{ApiError, ApiResult};
 use crate::event::{Role, TenantId};
@@ -78,7 +78,7 @@ pub(crate) async fn create(
     body: Bytes,
 ) -> ApiResult<impl IntoResponse> {
     let caller = auth.require(Role::is_admin, WHAT)?;
-    let new: NewConnector = body_json(&body)?;
+    let new: NewConnector = json_body(&body)?;
     check_name(&new.name)?;
     let protocol = Protocol::parse(&new.protocol).map_err(|e| ApiError::BadRequest(e.to_string()))?;
     check_config(new.config.clone(), protocol, &new.name)?;
@@ -108,7 +108,7 @@ pub(crate) async fn update(
     body: Bytes,
 ) -> ApiResult<impl IntoResponse> {
     let caller = auth.require(Role::is_admin, WHAT)?;
-    let patch: ConnectorPatch = body_json(&body)?;
+    let patch: ConnectorPatch = json_body(&body)?;
     let current = find(&state, &caller.tenant, id).await?;
     if let Some(name) = &patch.name {
         check_name(name)?;
@@ -175,10 +175,6 @@ async fn view(state: &AppState, row: ConnectorRow) -> ApiResult<View> {
     }
     .unwrap_or(Value::Null);
     Ok(View { row, status })
-}
-
-fn body_json<T: serde::de::DeserializeOwned>(body: &[u8]) -> ApiResult<T> {
-    serde_json::from_slice(body).map_err(|e| ApiError::BadRequest(format!("request body: {e}")))
 }
 
 fn check_name(name: &str) -> ApiResult<()> {

@@ -9,6 +9,7 @@ use serde_json::json;
 
 use crate::parse::FrameError;
 use crate::project;
+use crate::query;
 use crate::store;
 
 /// Everything a handler can fail with.
@@ -34,6 +35,8 @@ pub enum ApiError {
     Store(#[from] store::Error),
     #[error(transparent)]
     Project(#[from] project::Error),
+    #[error(transparent)]
+    Query(#[from] query::Error),
 }
 
 impl ApiError {
@@ -67,6 +70,7 @@ impl IntoResponse for ApiError {
             ApiError::Store(e) if e.is_transient() => (StatusCode::SERVICE_UNAVAILABLE, "unavailable", Some("5")),
             ApiError::Store(_) => (StatusCode::INTERNAL_SERVER_ERROR, "internal", None),
             ApiError::Project(e) => project_status(e),
+            ApiError::Query(e) => query_status(e),
         };
         let message = if status.is_server_error() && status != StatusCode::SERVICE_UNAVAILABLE {
             tracing::error!(error = ?self, "request failed");
@@ -111,6 +115,24 @@ fn project_status(e: &project::Error) -> (StatusCode, &'static str, Option<&'sta
         P::Store(_) | P::ObjectStore(_) | P::ObjectStoreUrl { .. } => {
             (StatusCode::INTERNAL_SERVER_ERROR, "internal", None)
         }
+    }
+}
+
+/// Status, code and `Retry-After` of a query error: the caller's SQL and the query's limits are 4xx.
+fn query_status(e: &query::Error) -> (StatusCode, &'static str, Option<&'static str>) {
+    use query::Error as Q;
+    match e {
+        Q::Sql(_) => (StatusCode::BAD_REQUEST, "invalid_query", None),
+        Q::ReadOnly(_) => (StatusCode::BAD_REQUEST, "read_only", None),
+        Q::BadParam(_) => (StatusCode::BAD_REQUEST, "invalid_parameter", None),
+        Q::BadRequest(_) => (StatusCode::BAD_REQUEST, "bad_request", None),
+        Q::MemoryExceeded { .. } => (StatusCode::UNPROCESSABLE_ENTITY, "memory_limit_exceeded", None),
+        Q::Timeout(_) => (StatusCode::REQUEST_TIMEOUT, "query_timeout", None),
+        Q::UnknownQuery(_) => (StatusCode::NOT_FOUND, "not_found", None),
+        Q::NoObjectStore => (StatusCode::SERVICE_UNAVAILABLE, "no_object_store", None),
+        Q::Store(store::Error::Overloaded { .. }) => (StatusCode::SERVICE_UNAVAILABLE, "overloaded", Some("1")),
+        Q::Store(e) if e.is_transient() => (StatusCode::SERVICE_UNAVAILABLE, "unavailable", Some("5")),
+        Q::Store(_) | Q::Internal(_) => (StatusCode::INTERNAL_SERVER_ERROR, "internal", None),
     }
 }
 

@@ -4,7 +4,7 @@
 
 use axum::Json;
 use axum::body::{Body, Bytes};
-use axum::extract::rejection::{JsonRejection, QueryRejection};
+use axum::extract::rejection::QueryRejection;
 use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
@@ -12,8 +12,8 @@ use futures_util::StreamExt;
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use super::AppState;
-use super::alerts::{can_act, if_match, json_body, page_limit, parse_list, with_etag};
+use super::{AppState, json_body};
+use super::alerts::{can_act, if_match, page_limit, parse_list, with_etag};
 use super::auth::Authenticated;
 use super::error::{ApiError, ApiResult};
 use crate::event::Role;
@@ -79,10 +79,10 @@ pub(crate) async fn list(
 pub(crate) async fn create(
     State(state): State<AppState>,
     auth: Authenticated,
-    body: Result<Json<CreateIncident>, JsonRejection>,
+    body: Bytes,
 ) -> ApiResult<Response> {
     let caller = auth.require(can_act, "create incidents")?;
-    let create = json_body(body)?;
+    let create: CreateIncident = json_body(&body)?;
     let outcome = state.soc.create_incident(&caller, create).await?;
     let version = outcome.version;
     Ok(with_etag(version, (StatusCode::CREATED, Json(outcome))))
@@ -125,11 +125,11 @@ pub(crate) async fn act(
     auth: Authenticated,
     Path(id): Path<i64>,
     headers: HeaderMap,
-    body: Result<Json<IncidentCommand>, JsonRejection>,
+    body: Bytes,
 ) -> ApiResult<Response> {
     let caller = auth.require(can_act, "act on incidents")?;
     let expected = if_match(&headers)?;
-    let command = json_body(body)?;
+    let command: IncidentCommand = json_body(&body)?;
     let outcome = state.soc.incident_action(&caller, id, expected, command).await?;
     Ok(with_etag(outcome.version, Json(outcome)))
 }

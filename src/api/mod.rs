@@ -1,11 +1,13 @@
 //! The HTTP API (axum). The only module that knows about HTTP; handlers read as a few `?`
 //! steps over the store, and `error` maps every failure to a status code.
 
+mod aggregates;
 mod alerts;
 mod auth;
 mod connectors;
 pub mod error;
 mod health;
+mod hunt;
 mod incidents;
 mod ingest;
 mod replay;
@@ -21,8 +23,10 @@ use axum::routing::{get, post};
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
 use tower_http::trace::{DefaultOnResponse, TraceLayer};
 
+use self::error::{ApiError, ApiResult};
 use crate::ingest::connector::Supervisor;
 use crate::project::{RunnerSet, Soc};
+use crate::query::{QueryEngine, QueryOptions};
 use crate::store::{Appender, Store};
 use crate::telemetry::{HttpLabels, Metrics};
 
@@ -48,6 +52,10 @@ pub struct AppState {
     pub soc: Soc,
     /// This process's projection runners; they stop with the last clone of the state.
     projections: Option<Arc<RunnerSet>>,
+    /// The object store of the cold tier; `None` when its URL could not be opened (logged).
+    pub objects: Option<Arc<dyn object_store::ObjectStore>>,
+    /// Hunt limits and the named queries' directory.
+    pub query: Arc<QueryOptions>,
 }
 
 impl AppState {
@@ -64,6 +72,8 @@ impl AppState {
             tokens: Arc::default(),
             soc: Soc::new(store_for_soc, appender_for_soc, metrics_for_soc, request_timeout),
             projections: None,
+            objects: None,
+            query: Arc::default(),
         }
     }
 
@@ -74,6 +84,19 @@ impl AppState {
     }
 }
 
+impl AppState {
+    /// The query layer over this state's database and cold tier.
+    pub(crate) fn query_engine(&self) -> QueryEngine {
+        QueryEngine::new(self.store.clone(), self.objects.clone(), self.query.limits.clone())
+    }
+}
+
+/// Reads a JSON request body whatever its `Content-Type`; malformed JSON or a wrong field is a
+/// 400 naming the field, line and column.
+pub(crate) fn json_body<T: serde::de::DeserializeOwned>(body: &[u8]) -> ApiResult<T> {
+    serde_json::from_slice(body).map_err(|e| ApiError::BadRequest(format!("request body: {e}")))
+}
+
 /// The whole API as a router, so tests can drive it without a socket.
 pub fn router(state: AppState) -> Router {
     let max_body = state.limits.max_body_bytes;
@@ -82,6 +105,11 @@ pub fn router(state: AppState) -> Router {
         .route("/api/v1/ingest/raw", post(ingest::ingest_raw))
         .route("/api/v1/metrics", post(ingest::metrics))
         .route("/api/v1/replay", get(replay::replay))
+        .route("/api/v1/hunt", post(hunt::hunt))
+        .route("/api/v1/queries", get(hunt::list_queries))
+        .route("/api/v1/queries/{name}", post(hunt::run_query))
+        .route("/api/v1/aggregates/events", get(aggregates::events))
+        .route("/api/v1/aggregates/metrics", get(aggregates::metrics))
         .route("/api/v1/connectors", get(connectors::list).post(connectors::create))
         .route(
             "/api/v1/connectors/{id}",

@@ -1,11 +1,14 @@
-//! `GET /api/v1/replay`: the caller's events as NDJSON, in position order, streamed page by
-//! page so memory stays constant whatever the range.
+//! `GET /api/v1/replay`: the caller's events as NDJSON, in position order, from the cold tier
+//! and then the hot tier, streamed page by page so memory stays constant whatever the range.
+
+use std::sync::Arc;
 
 use axum::body::{Body, Bytes};
 use axum::extract::{Query, State};
 use axum::http::header;
 use axum::response::{IntoResponse, Response};
 use chrono::{DateTime, Utc};
+use object_store::ObjectStore;
 use serde::Deserialize;
 
 use super::AppState;
@@ -13,6 +16,7 @@ use super::auth::Authenticated;
 use super::error::{ApiError, ApiResult};
 use crate::event::{EventKind, Role, TenantId};
 use crate::store::{ReplayFilter, Store, TimeField};
+use crate::tier;
 
 #[derive(Debug, Deserialize)]
 pub(crate) struct ReplayQuery {
@@ -80,6 +84,7 @@ fn split_list(list: Option<&str>) -> impl Iterator<Item = &str> {
 
 struct Cursor {
     store: Store,
+    objects: Option<Arc<dyn ObjectStore>>,
     tenant: TenantId,
     filter: ReplayFilter,
     after: i64,
@@ -98,6 +103,7 @@ pub(crate) async fn replay(
     let (filter, limit, include_raw) = query.0.into_filter()?;
     let cursor = Cursor {
         store: state.store.clone(),
+        objects: state.objects.clone(),
         tenant: caller.tenant,
         filter,
         after: 0,
@@ -111,7 +117,7 @@ pub(crate) async fn replay(
             return None;
         }
         let limit = c.page_size.min(i64::try_from(c.remaining).unwrap_or(i64::MAX));
-        match c.store.replay_page(&c.tenant, &c.filter, c.after, limit).await {
+        match tier::read::replay_page(&c.store, c.objects.as_ref(), &c.tenant, &c.filter, c.after, limit).await {
             Ok(page) => {
                 if page.is_empty() {
                     return None;

@@ -7,7 +7,7 @@ use std::fmt;
 use chrono::{DateTime, Utc};
 use serde_json::{Map, Value, json};
 
-use crate::event::{EventKind, NewEvent, canonical_json};
+use crate::event::{EventKind, NewEvent};
 use crate::store::StoredEvent;
 
 /// The `source` of every action event the SOC API appends.
@@ -108,30 +108,7 @@ pub(crate) fn action_event(
     );
     fields.insert(PAYLOAD_FIELD.into(), payload);
     fields.insert(ACTOR_FIELD.into(), Value::String(actor.to_owned()));
-    let fields_json = canonical_json(&fields);
-    let mut doc = Map::new();
-    doc.insert("event.action".into(), Value::String(name.to_owned()));
-    doc.insert("fields".into(), Value::Object(fields));
-    let raw = canonical_json(&doc).into_bytes();
-    NewEvent {
-        event_time: Some(crate::parse::ecs::truncate_to_micros(Utc::now())),
-        kind: EventKind::Action,
-        source: ACTION_SOURCE.to_owned(),
-        event_id: None,
-        severity: None,
-        host_name: None,
-        source_ip: None,
-        source_port: None,
-        destination_ip: None,
-        destination_port: None,
-        user_name: Some(actor.to_owned()),
-        process_name: None,
-        event_action: Some(name.to_owned()),
-        event_outcome: Some("success".to_owned()),
-        message: Some(message),
-        fields_json,
-        raw,
-    }
+    NewEvent::action(ACTION_SOURCE, name, actor, message, fields)
 }
 
 #[cfg(test)]

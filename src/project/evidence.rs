@@ -7,8 +7,7 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use futures_util::{Stream, StreamExt};
-use object_store::ObjectStore;
-use object_store::local::LocalFileSystem;
+use object_store::{ObjectStore, ObjectStoreExt};
 use object_store::path::Path;
 use sha2::{Digest, Sha256};
 
@@ -23,26 +22,12 @@ use crate::store::{Caller, Store};
 const PREFIX: &str = "evidence";
 const MAX_FILE_NAME: usize = 255;
 
-/// Opens the object store a URL names. Only `file://` (a local directory, created if
-/// missing) is supported so far.
+/// Opens the object store a URL names (see [`crate::tier::objects::open`]).
 pub fn open_object_store(url: &str) -> Result<Arc<dyn ObjectStore>> {
-    let bad = |reason: &str| Error::ObjectStoreUrl {
-        url: url.to_owned(),
-        reason: reason.to_owned(),
-    };
-    let Some(path) = url.strip_prefix("file://") else {
-        let scheme = url.split_once("://").map_or(url, |(s, _)| s);
-        return Err(bad(&format!(
-            "scheme {scheme:?} is not supported; use file:///absolute/directory"
-        )));
-    };
-    if !path.starts_with('/') {
-        return Err(bad(
-            "a file:// URL needs an absolute path, e.g. file:///var/lib/tidemark/objects",
-        ));
-    }
-    std::fs::create_dir_all(path).map_err(|e| bad(&format!("cannot create the directory: {e}")))?;
-    Ok(Arc::new(LocalFileSystem::new_with_prefix(path)?))
+    crate::tier::objects::open(url).map_err(|e| Error::ObjectStoreUrl {
+        url: e.url,
+        reason: e.reason,
+    })
 }
 
 /// What the uploader says about a file.

@@ -1,0 +1,116 @@
+//! The cold tier's scan: the tenant's Parquet files that survive manifest pruning, read with
+//! DataFusion's Parquet source (row-group statistics, page index and bloom filters), with the
+//! filters the hot side evaluates exactly applied here too, so both halves return the same rows.
+
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+
+use datafusion::catalog::Session;
+use datafusion::common::DFSchema;
+use datafusion::common::config::TableParquetOptions;
+use datafusion::datasource::listing::PartitionedFile;
+use datafusion::datasource::physical_plan::{FileGroup, FileScanConfigBuilder, ParquetSource};
+use datafusion::datasource::source::DataSourceExec;
+use datafusion::error::Result;
+use datafusion::logical_expr::utils::conjunction;
+use datafusion::logical_expr::{Expr, col, lit};
+use datafusion::physical_plan::ExecutionPlan;
+use datafusion::physical_plan::filter::FilterExecBuilder;
+use datafusion::scalar::ScalarValue;
+
+use super::ScanError;
+use super::pushdown::{Pred, narrow};
+use super::table::{ScanScope, TableDef};
+use crate::tier::{ColdFile, FileFilter};
+
+/// The cold half of a scan, or `None` when no file may hold a matching row.
+pub(crate) async fn plan(
+    scope: &ScanScope,
+    def: &TableDef,
+    state: &dyn Session,
+    pushed: &[(Expr, Pred)],
+    projection: Option<&Vec<usize>>,
+    limit: Option<usize>,
+) -> Result<Option<Arc<dyn ExecutionPlan>>> {
+    let mut filter = FileFilter {
+        time_from: scope.from,
+        time_to: scope.to,
+        ..FileFilter::default()
+    };
+    for (_, pred) in pushed {
+        narrow(&mut filter, pred, def.time_column);
+    }
+    let files = scope
+        .snapshot
+        .files(def.table, &scope.tenant, &filter)
+        .await
+        .map_err(ScanError::Store)?;
+    if files.is_empty() {
+        return Ok(None);
+    }
+    let Some(url) = scope.cold_url.clone() else {
+        return Err(ScanError::NoObjectStore.into());
+    };
+    scope.stats.cold_files.fetch_add(files.len() as u64, Ordering::Relaxed);
+    let bytes: i64 = files.iter().map(|f| f.bytes).sum();
+    scope.stats.cold_bytes.fetch_add(bytes.max(0) as u64, Ordering::Relaxed);
+
+    // Every row must satisfy the tenant and time bounds and the filters reported exact.
+    let mut conjuncts: Vec<Expr> = pushed.iter().map(|(e, _)| e.clone()).collect();
+    conjuncts.push(col("tenant_id").eq(lit(scope.tenant.as_str())));
+    let micros = |t: chrono::DateTime<chrono::Utc>| {
+        lit(ScalarValue::TimestampMicrosecond(Some(t.timestamp_micros()), Some("UTC".into())))
+    };
+    if let Some(from) = scope.from {
+        conjuncts.push(col(def.time_column).gt_eq(micros(from)));
+    }
+    if let Some(to) = scope.to {
+        conjuncts.push(col(def.time_column).lt(micros(to)));
+    }
+    let predicate = conjunction(conjuncts).unwrap_or_else(|| lit(true));
+
+    // Read the projected columns plus those the predicate needs, then project them away.
+    let schema = Arc::clone(&def.schema);
+    let wanted: Vec<usize> = projection.cloned().unwrap_or_else(|| (0..schema.fields().len()).collect());
+    let mut read = wanted.clone();
+    for column in predicate.column_refs() {
+        let i = schema.index_of(&column.name)?;
+        if !read.contains(&i) {
+            read.push(i);
+        }
+    }
+    let options = TableParquetOptions {
+        global: state.config_options().execution.parquet.clone(),
+        ..TableParquetOptions::default()
+    };
+    let source = ParquetSource::new(Arc::clone(&schema)).with_table_parquet_options(options);
+    let config = FileScanConfigBuilder::new(url, Arc::new(source))
+        .with_file_groups(groups(&files, state.config_options().execution.target_partitions))
+        .with_projection_indices(Some(read.clone()))?
+        .build();
+    let scan: Arc<dyn ExecutionPlan> = DataSourceExec::from_data_source(config);
+    let df_schema = DFSchema::try_from(scan.schema())?;
+    let physical = state.create_physical_expr(predicate, &df_schema)?;
+    let keep: Vec<usize> = (0..wanted.len()).collect();
+    let filtered = FilterExecBuilder::new(physical, scan)
+        .apply_projection(Some(keep))?
+        .with_fetch(limit)
+        .build()?;
+    Ok(Some(Arc::new(filtered)))
+}
+
+/// Up to `partitions` groups of consecutive files (the manifest lists them in position order).
+fn groups(files: &[ColdFile], partitions: usize) -> Vec<FileGroup> {
+    let per_group = files.len().div_ceil(partitions.max(1));
+    files
+        .chunks(per_group.max(1))
+        .map(|chunk| {
+            FileGroup::new(
+                chunk
+                    .iter()
+                    .map(|f| PartitionedFile::new(f.path.clone(), f.bytes.max(0) as u64))
+                    .collect(),
+            )
+        })
+        .collect()
+}

@@ -1,0 +1,192 @@
+//! `events` and `metrics` as DataFusion tables: each scan is the hot hypertable above the
+//! snapshot's watermark unioned with the cold files at or below it, both limited to the
+//! caller's tenant and the hunt's time range whatever the SQL says.
+
+use std::fmt;
+use std::sync::Arc;
+use std::sync::atomic::AtomicU64;
+
+use arrow::datatypes::SchemaRef;
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use datafusion::catalog::{Session, TableProvider};
+use datafusion::datasource::TableType;
+use datafusion::error::Result;
+use datafusion::execution::object_store::ObjectStoreUrl;
+use datafusion::logical_expr::{Expr, TableProviderFilterPushDown};
+use datafusion::physical_plan::ExecutionPlan;
+use datafusion::physical_plan::union::UnionExec;
+
+use super::cold;
+use super::hot::{HotExec, HotQuery};
+use super::pushdown::{Pred, SqlBuilder, Value, translate};
+use crate::event::TenantId;
+use crate::store::Store;
+use crate::tier::{Snapshot, Table, schema};
+
+/// What distinguishes the two tables.
+#[derive(Debug, Clone)]
+pub(crate) struct TableDef {
+    pub(crate) table: Table,
+    pub(crate) schema: SchemaRef,
+    /// The time `from`/`to` apply to: the source's own timestamp.
+    pub(crate) time_column: &'static str,
+}
+
+impl TableDef {
+    pub(crate) fn events() -> Self {
+        TableDef {
+            table: Table::Events,
+            schema: schema::events(),
+            time_column: "event_time",
+        }
+    }
+
+    pub(crate) fn metrics() -> Self {
+        TableDef {
+            table: Table::Metrics,
+            schema: schema::metrics(),
+            time_column: "time",
+        }
+    }
+}
+
+/// Counters a hunt reports that the plan's own metrics do not hold.
+#[derive(Debug, Default)]
+pub(crate) struct ScanStats {
+    pub(crate) cold_files: AtomicU64,
+    pub(crate) cold_bytes: AtomicU64,
+}
+
+/// One query's view: whose rows, which snapshot of the tiers, which time range.
+pub(crate) struct ScanScope {
+    pub(crate) store: Store,
+    pub(crate) tenant: TenantId,
+    pub(crate) snapshot: Arc<Snapshot>,
+    /// Where the cold files are registered in the session; `None` without an object store.
+    pub(crate) cold_url: Option<ObjectStoreUrl>,
+    pub(crate) from: Option<DateTime<Utc>>,
+    pub(crate) to: Option<DateTime<Utc>>,
+    pub(crate) statement_timeout_ms: u64,
+    pub(crate) stats: Arc<ScanStats>,
+}
+
+/// A table over both tiers, for one [`ScanScope`].
+pub(crate) struct TieredTable {
+    def: TableDef,
+    scope: Arc<ScanScope>,
+}
+
+impl TieredTable {
+    pub(crate) fn new(def: TableDef, scope: Arc<ScanScope>) -> Self {
+        TieredTable { def, scope }
+    }
+
+    /// The hot half: the tenant, the watermark and the time range always; then the pushed filters.
+    fn hot_query(&self, pushed: &[(Expr, Pred)], projection: &SchemaRef, limit: Option<usize>) -> HotQuery {
+        let scope = &self.scope;
+        let columns: Vec<String> = projection
+            .fields()
+            .iter()
+            .map(|f| schema::select_expr(f.name()))
+            .collect();
+        let mut b = SqlBuilder::default();
+        let tenant = b.bind(Value::Text(scope.tenant.as_str().to_owned()));
+        b.sql = format!(
+            "SELECT {} FROM {} WHERE tenant_id = {tenant}",
+            columns.join(", "),
+            self.def.table.as_str()
+        );
+        match self.def.table {
+            Table::Events => {
+                let p = b.bind(Value::Int(scope.snapshot.events_watermark));
+                b.sql.push_str(&format!(" AND position > {p}"));
+            }
+            Table::Metrics => {
+                if let Some(w) = scope.snapshot.metrics_watermark {
+                    let p = b.bind(Value::Time(w));
+                    b.sql.push_str(&format!(" AND recorded_at >= {p}"));
+                }
+            }
+        }
+        let time = self.def.time_column;
+        if let Some(from) = scope.from {
+            let p = b.bind(Value::Time(from));
+            b.sql.push_str(&format!(" AND \"{time}\" >= {p}"));
+        }
+        if let Some(to) = scope.to {
+            let p = b.bind(Value::Time(to));
+            b.sql.push_str(&format!(" AND \"{time}\" < {p}"));
+        }
+        for (_, pred) in pushed {
+            b.sql.push_str(" AND ");
+            b.push_pred(pred);
+        }
+        if let Some(limit) = limit {
+            b.sql.push_str(&format!(" LIMIT {limit}"));
+        }
+        HotQuery {
+            sql: b.sql,
+            params: b.params,
+            statement_timeout_ms: scope.statement_timeout_ms,
+        }
+    }
+}
+
+impl fmt::Debug for TieredTable {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("TieredTable")
+            .field("table", &self.def.table)
+            .field("tenant", &self.scope.tenant)
+            .finish()
+    }
+}
+
+#[async_trait]
+impl TableProvider for TieredTable {
+    fn schema(&self) -> SchemaRef {
+        Arc::clone(&self.def.schema)
+    }
+
+    fn table_type(&self) -> TableType {
+        TableType::Base
+    }
+
+    fn supports_filters_pushdown(&self, filters: &[&Expr]) -> Result<Vec<TableProviderFilterPushDown>> {
+        // Exact only where both halves apply the filter: SQL in PostgreSQL, a filter on the Parquet scan.
+        Ok(filters
+            .iter()
+            .map(|f| match translate(f, &self.def.schema) {
+                Some(_) => TableProviderFilterPushDown::Exact,
+                None => TableProviderFilterPushDown::Unsupported,
+            })
+            .collect())
+    }
+
+    async fn scan(
+        &self,
+        state: &dyn Session,
+        projection: Option<&Vec<usize>>,
+        filters: &[Expr],
+        limit: Option<usize>,
+    ) -> Result<Arc<dyn ExecutionPlan>> {
+        let pushed: Vec<(Expr, Pred)> = filters
+            .iter()
+            .filter_map(|f| translate(f, &self.def.schema).map(|p| (f.clone(), p)))
+            .collect();
+        let projected = match projection {
+            Some(p) => Arc::new(self.def.schema.project(p)?),
+            None => Arc::clone(&self.def.schema),
+        };
+        let hot = HotExec::new(
+            self.scope.store.clone(),
+            self.hot_query(&pushed, &projected, limit),
+            projected,
+        );
+        let hot: Arc<dyn ExecutionPlan> = Arc::new(hot);
+        match cold::plan(&self.scope, &self.def, state, &pushed, projection, limit).await? {
+            Some(cold) => UnionExec::try_new(vec![hot, cold]),
+            None => Ok(hot),
+        }
+    }
+}
