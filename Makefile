@@ -15,7 +15,8 @@ build: deps
 run: build
 	$(CARGO) run --release --bin tidemark -- serve
 
-test: deps
+test:
+	TIDEMARK_TEST_DEPS=1 scripts/install-deps.sh
 	scripts/with-test-cluster.sh $(CARGO) $(TEST_RUNNER)
 
 bench: deps

@@ -58,3 +58,20 @@ else
   have_timescaledb || { log "TimescaleDB build finished but the extension is not installed"; exit 1; }
   log "TimescaleDB installed"
 fi
+
+# Test and bench tools from PyPI: an S3-compatible server for the cold tier's S3 test, and
+# DuckDB as the cold-hunt benchmark's anchor. Only `make test` and the benches ask for them.
+if [ "${TIDEMARK_TEST_DEPS:-0}" = 1 ]; then
+  if ! command -v moto_server >/dev/null 2>&1; then
+    log "installing moto[server] (S3-compatible test server) from PyPI"
+    python3 -m pip install -q "moto[server]" 2>&1 | grep -v "Running pip as the 'root' user" >&2 || true
+    command -v moto_server >/dev/null 2>&1 || { log "moto_server is still missing"; exit 1; }
+  fi
+fi
+if [ "${TIDEMARK_BENCH_DEPS:-0}" = 1 ]; then
+  if ! python3 -c 'import duckdb' >/dev/null 2>&1; then
+    log "installing duckdb (benchmark anchor) from PyPI"
+    python3 -m pip install -q duckdb 2>&1 | grep -v "Running pip as the 'root' user" >&2 || true
+    python3 -c 'import duckdb' || { log "duckdb is still missing"; exit 1; }
+  fi
+fi

@@ -12,10 +12,10 @@ use tokio_util::sync::CancellationToken;
 
 use crate::api::{self, AppState, Limits};
 use crate::config::Settings;
-use crate::tier;
 use crate::project::{self, RunnerOptions};
 use crate::store::{self, Appender, AppenderOptions, ClusterOptions, EmbeddedCluster, Store};
 use crate::telemetry::Metrics;
+use crate::tier;
 
 /// Name of the database the embedded cluster keeps the log in.
 pub const EMBEDDED_DB: &str = "tidemark";
@@ -232,7 +232,11 @@ async fn run(settings: &Settings, store: Store) -> anyhow::Result<()> {
 
 /// Runs a tiering and retention pass every `tier_interval_secs` (the first a minute after
 /// start), until shutdown. `None` when turned off or the object store cannot be opened.
-fn spawn_tiering(state: &AppState, settings: &Settings, shutdown: CancellationToken) -> Option<tokio::task::JoinHandle<()>> {
+fn spawn_tiering(
+    state: &AppState,
+    settings: &Settings,
+    shutdown: CancellationToken,
+) -> Option<tokio::task::JoinHandle<()>> {
     if settings.tier_interval_secs == 0 {
         return None;
     }
@@ -241,7 +245,10 @@ fn spawn_tiering(state: &AppState, settings: &Settings, shutdown: CancellationTo
         objects: state.objects.clone()?,
         appender: state.appender.clone(),
     };
-    let (dir, every) = (settings.retention_dir.clone(), Duration::from_secs(settings.tier_interval_secs));
+    let (dir, every) = (
+        settings.retention_dir.clone(),
+        Duration::from_secs(settings.tier_interval_secs),
+    );
     Some(tokio::spawn(async move {
         let mut next = tokio::time::Instant::now() + Duration::from_secs(60).min(every);
         loop {

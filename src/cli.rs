@@ -45,6 +45,8 @@ enum Command {
         #[command(subcommand)]
         command: RetentionCommand,
     },
+    /// Run a read-only SQL hunt over `events` and `metrics` (hot and cold) and print the result.
+    Hunt(crate::query::cli::HuntArgs),
 }
 
 #[derive(Debug, Subcommand)]
@@ -119,11 +121,19 @@ pub async fn run(cli: Cli, settings: Settings) -> anyhow::Result<i32> {
             Ok(0)
         }
         Command::Project { command } => project_command(command, &settings).await,
+        Command::Hunt(args) => {
+            let objects = tier::objects::open(&settings.object_store_url());
+            let limits = crate::query::QueryLimits::from(&settings);
+            with_store(&settings, |db| crate::query::cli::hunt(db, objects, limits, args)).await
+        }
         Command::Tier {
             command: TierCommand::Run { dry_run, hot_for },
         } => {
             let dir = settings.retention_dir.clone();
-            let report = with_tier(&settings, |ctx| async move { Ok(tier::pass(&ctx, &dir, hot_for, dry_run).await?) }).await?;
+            let report = with_tier(&settings, |ctx| async move {
+                Ok(tier::pass(&ctx, &dir, hot_for, dry_run).await?)
+            })
+            .await?;
             println!("{}", serde_json::to_string_pretty(&report)?);
             Ok(0)
         }

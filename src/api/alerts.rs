@@ -11,9 +11,9 @@ use chrono::{DateTime, Utc};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use super::{AppState, json_body};
 use super::auth::Authenticated;
 use super::error::{ApiError, ApiResult};
+use super::{AppState, json_body};
 use crate::event::Role;
 use crate::project::{AlertCommand, AlertFilter, AlertSort, AlertStatus, Cutoff, alert_queries, fold};
 

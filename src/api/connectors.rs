@@ -9,9 +9,9 @@ use axum::response::IntoResponse;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use super::{AppState, json_body};
 use super::auth::Authenticated;
 use super::error::{ApiError, ApiResult};
+use super::{AppState, json_body};
 use crate::event::{Role, TenantId};
 use crate::ingest::connector::{ConnectorConfig, Protocol};
 use crate::store::connectors::{self as table, ConnectorChange, ConnectorRow};

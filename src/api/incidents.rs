@@ -12,10 +12,10 @@ use futures_util::StreamExt;
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use super::{AppState, json_body};
 use super::alerts::{can_act, if_match, page_limit, parse_list, with_etag};
 use super::auth::Authenticated;
 use super::error::{ApiError, ApiResult};
+use super::{AppState, json_body};
 use crate::event::Role;
 use crate::project::{
     CreateIncident, Cutoff, EvidenceUpload, IncidentCommand, IncidentFilter, IncidentSeverity, IncidentStatus, fold,
@@ -76,11 +76,7 @@ pub(crate) async fn list(
     Ok(Json(serde_json::to_value(page).unwrap_or_default()))
 }
 
-pub(crate) async fn create(
-    State(state): State<AppState>,
-    auth: Authenticated,
-    body: Bytes,
-) -> ApiResult<Response> {
+pub(crate) async fn create(State(state): State<AppState>, auth: Authenticated, body: Bytes) -> ApiResult<Response> {
     let caller = auth.require(can_act, "create incidents")?;
     let create: CreateIncident = json_body(&body)?;
     let outcome = state.soc.create_incident(&caller, create).await?;

@@ -9,15 +9,15 @@ use bytes::Bytes;
 use chrono::{DateTime, Utc};
 use futures_util::future::BoxFuture;
 use futures_util::{FutureExt, StreamExt};
-use object_store::{ObjectStore, ObjectStoreExt};
 use object_store::buffered::BufWriter;
 use object_store::path::Path;
+use object_store::{ObjectStore, ObjectStoreExt};
 use parquet::arrow::AsyncArrowWriter;
 use parquet::arrow::async_writer::AsyncFileWriter;
 use parquet::basic::{Compression, ZstdLevel};
 use parquet::errors::ParquetError;
-use parquet::file::properties::{EnabledStatistics, WriterProperties};
 use parquet::file::metadata::SortingColumn;
+use parquet::file::properties::{EnabledStatistics, WriterProperties};
 use parquet::schema::types::ColumnPath;
 use sha2::{Digest, Sha256};
 use tokio::io::AsyncWriteExt;
@@ -71,7 +71,10 @@ pub async fn export_chunk(store: &Store, objects: &Arc<dyn ObjectStore>, chunk: 
     };
     let sql = format!("SELECT {} FROM {} ORDER BY {order}", columns.join(", "), chunk.name);
     let client = store.connect().await?;
-    let rows = client.query_raw(&sql, std::iter::empty::<i32>()).await.map_err(crate::store::Error::from)?;
+    let rows = client
+        .query_raw(&sql, std::iter::empty::<i32>())
+        .await
+        .map_err(crate::store::Error::from)?;
     futures_util::pin_mut!(rows);
     let mut files = Vec::new();
     let mut current: Option<GroupWriter> = None;
@@ -103,7 +106,8 @@ struct Key {
 
 impl Key {
     fn of(table: Table, row: &tokio_postgres::Row) -> Result<Key> {
-        let get = |name: &str| -> Result<String> { Ok(row.try_get::<_, String>(name).map_err(crate::store::Error::from)?) };
+        let get =
+            |name: &str| -> Result<String> { Ok(row.try_get::<_, String>(name).map_err(crate::store::Error::from)?) };
         Ok(Key {
             tenant: get("tenant_id")?,
             kind: match table {
@@ -128,7 +132,12 @@ struct GroupWriter {
 }
 
 impl GroupWriter {
-    fn new(objects: &Arc<dyn ObjectStore>, chunk: &Chunk, key: Key, schema: arrow::datatypes::SchemaRef) -> Result<Self> {
+    fn new(
+        objects: &Arc<dyn ObjectStore>,
+        chunk: &Chunk,
+        key: Key,
+        schema: arrow::datatypes::SchemaRef,
+    ) -> Result<Self> {
         let stamp = chunk.range_start.format("%Y%m%dT%H%M%SZ");
         let chunk_table = chunk.name.rsplit('.').next().unwrap_or(&chunk.name).trim_matches('"');
         let path = match &key.kind {
@@ -137,7 +146,11 @@ impl GroupWriter {
                 chunk.table.as_str(),
                 key.tenant
             ),
-            None => format!("cold/{}/tenant={}/{stamp}_{chunk_table}.parquet", chunk.table.as_str(), key.tenant),
+            None => format!(
+                "cold/{}/tenant={}/{stamp}_{chunk_table}.parquet",
+                chunk.table.as_str(),
+                key.tenant
+            ),
         };
         let path = Path::from(path);
         let digest = Arc::new(Mutex::new((Sha256::new(), 0u64)));
@@ -164,13 +177,19 @@ impl GroupWriter {
         let err = crate::store::Error::from;
         let recorded: DateTime<Utc> = row.try_get("recorded_at").map_err(err)?;
         let (time, position): (Option<DateTime<Utc>>, Option<i64>) = match self.table {
-            Table::Events => (row.try_get("event_time").map_err(err)?, Some(row.try_get("position").map_err(err)?)),
+            Table::Events => (
+                row.try_get("event_time").map_err(err)?,
+                Some(row.try_get("position").map_err(err)?),
+            ),
             Table::Metrics => (Some(row.try_get("time").map_err(err)?), None),
         };
         if let Some(p) = position {
             self.positions = Some(self.positions.map_or((p, p), |(lo, hi)| (lo.min(p), hi.max(p))));
         }
-        self.recorded = Some(self.recorded.map_or((recorded, recorded), |(lo, hi)| (lo.min(recorded), hi.max(recorded))));
+        self.recorded = Some(
+            self.recorded
+                .map_or((recorded, recorded), |(lo, hi)| (lo.min(recorded), hi.max(recorded))),
+        );
         if let Some(t) = time {
             self.times = Some(self.times.map_or((t, t), |(lo, hi)| (lo.min(t), hi.max(t))));
         }
@@ -199,7 +218,11 @@ impl GroupWriter {
                 "{}: wrote {written_bytes} bytes and {} rows, read back {read_bytes} bytes (hash {}) with {footer_rows} rows in its footer",
                 self.path,
                 self.rows,
-                if read_hash == written_hash { "equal" } else { "different" }
+                if read_hash == written_hash {
+                    "equal"
+                } else {
+                    "different"
+                }
             )));
         }
         let (min_recorded_at, max_recorded_at) = self.recorded.unwrap_or_default();

@@ -111,7 +111,9 @@ pub fn parse(file: &str, text: &str) -> Result<Policy, PolicyError> {
     };
     let raw: PolicyFile = toml::from_str(text).map_err(|e| bad(e.to_string()))?;
     if raw.tenants.is_empty() || raw.kinds.is_empty() {
-        return Err(bad("tenants and kinds must each list at least one value (or \"*\")".into()));
+        return Err(bad(
+            "tenants and kinds must each list at least one value (or \"*\")".into()
+        ));
     }
     for kind in &raw.kinds {
         if kind != "*" && kind.parse::<crate::event::EventKind>().is_err() {
@@ -184,7 +186,10 @@ pub fn governing<'a>(policies: &'a [Policy], tenant: &str, kind: &str) -> Result
             Some((other, s)) if s == score => {
                 return Err(PolicyError {
                     file: p.file.clone(),
-                    reason: format!("matches tenant {tenant:?} and kind {kind:?} as specifically as {}", other.file),
+                    reason: format!(
+                        "matches tenant {tenant:?} and kind {kind:?} as specifically as {}",
+                        other.file
+                    ),
                 });
             }
             Some((_, s)) if s > score => {}
@@ -193,14 +198,20 @@ pub fn governing<'a>(policies: &'a [Policy], tenant: &str, kind: &str) -> Result
     }
     best.map(|(p, _)| p).ok_or_else(|| PolicyError {
         file: "retention/".into(),
-        reason: format!("no policy matches tenant {tenant:?} and kind {kind:?}; add one with tenants = [\"*\"], kinds = [\"*\"]"),
+        reason: format!(
+            "no policy matches tenant {tenant:?} and kind {kind:?}; add one with tenants = [\"*\"], kinds = [\"*\"]"
+        ),
     })
 }
 
 /// How long chunks stay hot: the longest hot window of any policy, since a chunk holds every
 /// tenant's and kind's rows and must not leave before any of them may.
 pub fn hot_window(policies: &[Policy]) -> Duration {
-    policies.iter().map(|p| p.hot_for).max().unwrap_or_else(|| builtin_default().hot_for)
+    policies
+        .iter()
+        .map(|p| p.hot_for)
+        .max()
+        .unwrap_or_else(|| builtin_default().hot_for)
 }
 
 #[cfg(test)]
@@ -242,9 +253,17 @@ mod tests {
 
     #[test]
     fn bad_files_name_the_field() {
-        let err = parse("x.toml", "tenants = [\"*\"]\nkinds = [\"logs\"]\nhot_for = \"1d\"\ncold_for = \"1d\"").unwrap_err();
+        let err = parse(
+            "x.toml",
+            "tenants = [\"*\"]\nkinds = [\"logs\"]\nhot_for = \"1d\"\ncold_for = \"1d\"",
+        )
+        .unwrap_err();
         assert!(err.reason.contains("kinds"), "{err}");
-        let err = parse("x.toml", "tenants = [\"*\"]\nkinds = [\"*\"]\nhot_for = \"soon\"\ncold_for = \"1d\"").unwrap_err();
+        let err = parse(
+            "x.toml",
+            "tenants = [\"*\"]\nkinds = [\"*\"]\nhot_for = \"soon\"\ncold_for = \"1d\"",
+        )
+        .unwrap_err();
         assert!(err.reason.contains("hot_for"), "{err}");
         let err = parse("x.toml", "tenants = [\"*\"]\nkinds = [\"*\"]\nhot_for = \"1d\"").unwrap_err();
         assert!(err.reason.contains("cold_for"), "{err}");

@@ -11,8 +11,8 @@ use arrow::datatypes::{Int16Type, Int32Type, Int64Type, TimestampMicrosecondType
 use chrono::{DateTime, Utc};
 use futures_util::future::BoxFuture;
 use futures_util::{FutureExt, StreamExt};
-use object_store::{ObjectStore, ObjectStoreExt};
 use object_store::path::Path;
+use object_store::{ObjectStore, ObjectStoreExt};
 use parquet::arrow::ParquetRecordBatchStreamBuilder;
 use parquet::arrow::arrow_reader::ArrowReaderOptions;
 use parquet::arrow::async_reader::{AsyncFileReader, ParquetRecordBatchStream};
@@ -42,7 +42,9 @@ pub async fn replay_page(
     if let Some(objects) = objects
         && after < snapshot.events_watermark
     {
-        let files = snapshot.files(Table::Events, tenant, &file_filter(filter, after)).await?;
+        let files = snapshot
+            .files(Table::Events, tenant, &file_filter(filter, after))
+            .await?;
         let mut cursor = after;
         for chunk in by_chunk(files) {
             let want = usize::try_from(limit).unwrap_or(0).saturating_sub(page.len());
@@ -147,7 +149,10 @@ async fn merge_chunk(
         if position <= after || filter.to_position.is_some_and(|to| position > to) {
             continue;
         }
-        let batch = head.batch.as_ref().ok_or_else(|| Error::Verify("cold file batch vanished".into()))?;
+        let batch = head
+            .batch
+            .as_ref()
+            .ok_or_else(|| Error::Verify("cold file batch vanished".into()))?;
         let event = event_at(batch, head.row - 1)?;
         if passes(&event, filter) {
             out.push(event);
@@ -253,7 +258,10 @@ fn event_at(batch: &RecordBatch, i: usize) -> Result<StoredEvent> {
     };
     let ip = |c: usize| -> Result<Option<IpAddr>> {
         text(c)
-            .map(|s| s.parse().map_err(|_| Error::Verify(format!("cold file holds {s:?} as an IP address"))))
+            .map(|s| {
+                s.parse()
+                    .map_err(|_| Error::Verify(format!("cold file holds {s:?} as an IP address")))
+            })
             .transpose()
     };
     let severity = {
@@ -264,7 +272,8 @@ fn event_at(batch: &RecordBatch, i: usize) -> Result<StoredEvent> {
         Some(Ok(Value::Object(map))) => map,
         _ => Map::new(),
     };
-    let required = |v: Option<String>, name: &str| v.ok_or_else(|| Error::Verify(format!("cold file row without {name}")));
+    let required =
+        |v: Option<String>, name: &str| v.ok_or_else(|| Error::Verify(format!("cold file row without {name}")));
     Ok(StoredEvent {
         position: batch.column(0).as_primitive::<Int64Type>().value(i),
         recorded_at: time(1).ok_or_else(|| Error::Verify("cold file row without recorded_at".into()))?,

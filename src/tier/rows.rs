@@ -83,9 +83,10 @@ impl RowBatcher {
                 Column::Float64(b) => b.append_option(row.try_get::<_, Option<f64>>(i)?),
                 Column::Utf8(b) => b.append_option(row.try_get::<_, Option<&str>>(i)?),
                 Column::Binary(b) => b.append_option(row.try_get::<_, Option<&[u8]>>(i)?),
-                Column::Timestamp(b, _) => {
-                    b.append_option(row.try_get::<_, Option<DateTime<Utc>>>(i)?.map(|t| t.timestamp_micros()))
-                }
+                Column::Timestamp(b, _) => b.append_option(
+                    row.try_get::<_, Option<DateTime<Utc>>>(i)?
+                        .map(|t| t.timestamp_micros()),
+                ),
             }
         }
         self.rows += 1;

@@ -9,8 +9,8 @@ use std::time::Instant;
 
 use chrono::{DateTime, Utc};
 use futures_util::StreamExt;
-use object_store::{ObjectStore, ObjectStoreExt};
 use object_store::path::Path;
+use object_store::{ObjectStore, ObjectStoreExt};
 use serde::Serialize;
 use serde_json::json;
 
@@ -98,7 +98,10 @@ pub async fn tier_run(ctx: &TierContext, cutoff: DateTime<Utc>, dry_run: bool) -
         for chunk in chunks_before(&lock, table, cutoff).await? {
             let hot_bytes: i64 = lock
                 .client()
-                .query_one(&format!("SELECT pg_total_relation_size('{}')", chunk.name.replace('\'', "''")), &[])
+                .query_one(
+                    &format!("SELECT pg_total_relation_size('{}')", chunk.name.replace('\'', "''")),
+                    &[],
+                )
                 .await
                 .map_err(crate::store::Error::from)?
                 .get(0);
@@ -213,9 +216,16 @@ async fn drop_chunk(lock: &RunLock, table: Table, chunk: &str) -> Result<()> {
     let err = crate::store::Error::from;
     client.batch_execute("BEGIN").await.map_err(err)?;
     let result = async {
-        client.execute("SELECT pg_advisory_xact_lock($1)", &[&HANDOFF_LOCK]).await?;
-        client.batch_execute(&format!("LOCK TABLE {chunk} IN ACCESS EXCLUSIVE MODE")).await?;
-        let hot: i64 = client.query_one(&format!("SELECT count(*) FROM {chunk}"), &[]).await?.get(0);
+        client
+            .execute("SELECT pg_advisory_xact_lock($1)", &[&HANDOFF_LOCK])
+            .await?;
+        client
+            .batch_execute(&format!("LOCK TABLE {chunk} IN ACCESS EXCLUSIVE MODE"))
+            .await?;
+        let hot: i64 = client
+            .query_one(&format!("SELECT count(*) FROM {chunk}"), &[])
+            .await?
+            .get(0);
         let cold: i64 = client
             .query_one(
                 "SELECT row_count FROM cold_chunks WHERE table_name = $1 AND chunk = $2",
@@ -271,14 +281,20 @@ async fn finish_owed_drops(ctx: &TierContext, lock: &RunLock) -> Result<usize> {
         let (bytes, sha): (i64, Vec<u8>) = (row.get(3), row.get(4));
         let (hash, len) = read_back(&ctx.objects, &Path::from(path.as_str())).await?;
         if hash != sha || i64::try_from(len).ok() != Some(bytes) {
-            return Err(Error::Verify(format!("registered file {path} does not match its manifest entry")));
+            return Err(Error::Verify(format!(
+                "registered file {path} does not match its manifest entry"
+            )));
         }
         if !chunks.iter().any(|(t, c)| *t == table && *c == chunk) {
             chunks.push((table, chunk));
         }
     }
     for (table, chunk) in &chunks {
-        let table = if table == "events" { Table::Events } else { Table::Metrics };
+        let table = if table == "events" {
+            Table::Events
+        } else {
+            Table::Metrics
+        };
         drop_chunk(lock, table, chunk).await?;
         tracing::info!(%chunk, "dropped a chunk a previous run had registered");
     }
@@ -328,7 +344,13 @@ async fn record_actions(ctx: &TierContext, chunk: &Chunk, files: &[WrittenFile])
             "tidemark.first_position": f.first_position,
             "tidemark.last_position": f.last_position,
         });
-        let message = format!("moved {} {} rows of chunk {} to {}", f.rows, chunk.table.as_str(), chunk.name, f.path);
+        let message = format!(
+            "moved {} {} rows of chunk {} to {}",
+            f.rows,
+            chunk.table.as_str(),
+            chunk.name,
+            f.path
+        );
         super::action::record(&ctx.appender, &f.tenant, "tier.move", message, fields).await;
     }
 }

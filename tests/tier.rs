@@ -1,0 +1,466 @@
+//! The cold tier against a real TimescaleDB and real object stores (a local directory, and an
+//! S3-compatible `moto_server` through the `tidemark tier run` command): chunks move, replay
+//! is unchanged across tiers, a crash between registering and dropping is finished later,
+//! unregistered files are removed, and retention expires files under its policies.
+
+mod common;
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use chrono::Utc;
+use common::{TestApp, ssh_event};
+use object_store::{ObjectStore, ObjectStoreExt, PutPayload};
+use serde_json::{Value, json};
+use tidemark::config::Settings;
+use tidemark::event::{Role, TenantId};
+use tidemark::store::{Appender, AppenderOptions, ReplayFilter};
+use tidemark::telemetry::Metrics;
+use tidemark::tier::{self, TierContext};
+
+/// An app whose object store is a fresh directory and whose chunks span one second, so that
+/// chunks close while the test runs.
+async fn app_with_cold_tier(page_size: i64) -> (TestApp, tempfile::TempDir) {
+    let dir = tempfile::tempdir().unwrap();
+    let settings = Settings {
+        object_store_url: Some(format!("file://{}", dir.path().display())),
+        replay_page_size: page_size,
+        tier_interval_secs: 0,
+        ..Settings::default()
+    };
+    let app = TestApp::spawn_with(settings).await;
+    for table in ["events", "metrics"] {
+        app.db
+            .client()
+            .await
+            .execute(
+                &format!("SELECT set_chunk_time_interval('{table}', INTERVAL '1 second')"),
+                &[],
+            )
+            .await
+            .unwrap();
+    }
+    (app, dir)
+}
+
+fn context(app: &TestApp, dir: &tempfile::TempDir) -> TierContext {
+    let objects: Arc<dyn ObjectStore> = tier::objects::open(&format!("file://{}", dir.path().display())).unwrap();
+    let (appender, _task) = Appender::start(
+        app.db.store.clone(),
+        AppenderOptions::default(),
+        Arc::new(Metrics::new()),
+    );
+    TierContext {
+        store: app.db.store.clone(),
+        objects,
+        appender,
+    }
+}
+
+/// Ingests `n` events for `tenant`: sshd logs and every fifth an alert.
+async fn ingest(app: &TestApp, token: &str, start: usize, n: usize) {
+    let body: Vec<String> = (start..start + n)
+        .map(|i| {
+            let mut e: Value = serde_json::from_str(&ssh_event(i, None)).unwrap();
+            if i % 5 == 0 {
+                e["event"]["kind"] = json!("alert");
+                e["event"]["severity"] = json!(7);
+            }
+            e.to_string()
+        })
+        .collect();
+    let resp = app.ingest(token, body.join("\n")).await;
+    assert_eq!(resp.status(), 200);
+}
+
+/// Ingests three bursts a chunk apart, and waits until their chunks have closed.
+async fn three_closed_chunks(app: &TestApp, acme: &str, globex: &str) {
+    for burst in 0..3 {
+        ingest(app, acme, burst * 100, 40).await;
+        ingest(app, globex, burst * 100, 10).await;
+        tokio::time::sleep(Duration::from_millis(1_100)).await;
+    }
+}
+
+async fn hot_chunks(app: &TestApp) -> i64 {
+    app.db
+        .client()
+        .await
+        .query_one("SELECT count(*) FROM show_chunks('events')", &[])
+        .await
+        .unwrap()
+        .get(0)
+}
+
+#[tokio::test]
+async fn closed_chunks_move_to_parquet_and_replay_is_unchanged_across_tiers() {
+    let (app, dir) = app_with_cold_tier(7).await;
+    let acme = app.db.token("acme", Role::Admin).await;
+    let globex = app.db.token("globex", Role::Admin).await;
+    three_closed_chunks(&app, &acme, &globex).await;
+    let before_acme = app.replay(&acme, "include_raw=true").await;
+    let before_globex = app.replay(&globex, "include_raw=true").await;
+    assert_eq!((before_acme.len(), before_globex.len()), (120, 30));
+    let chunks_before = hot_chunks(&app).await;
+
+    let ctx = context(&app, &dir);
+    let report = tier::tier_run(&ctx, Utc::now(), false).await.unwrap();
+    let moved: Vec<_> = report
+        .chunks
+        .iter()
+        .filter(|c| c.table == tier::Table::Events)
+        .collect();
+    assert!(moved.len() >= 3, "{report:?}");
+    assert_eq!(moved.iter().map(|c| c.rows).sum::<i64>(), 150, "{report:?}");
+    assert!(moved.iter().all(|c| c.dropped && c.parquet_bytes > 0));
+    let client = app.db.client().await;
+    let remaining: Vec<String> = client
+        .query("SELECT c::text FROM show_chunks('events') c", &[])
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| r.get(0))
+        .collect();
+    assert!(moved.iter().all(|c| !remaining.contains(&c.chunk)), "{remaining:?}");
+    assert!(
+        hot_chunks(&app).await < chunks_before + 1,
+        "only the tiering's own events are hot"
+    );
+    let files = client
+        .query(
+            "SELECT path, bytes, row_count, tenant_id, kind FROM cold_files ORDER BY id",
+            &[],
+        )
+        .await
+        .unwrap();
+    // One file per tenant and kind in each chunk; every file is where the manifest says.
+    for f in &files {
+        let path: String = f.get(0);
+        let on_disk = std::fs::metadata(dir.path().join(&path)).unwrap().len();
+        assert_eq!(on_disk as i64, f.get::<_, i64>(1), "{path}");
+        assert!(path.contains(&format!("tenant={}", f.get::<_, String>(3))), "{path}");
+    }
+    assert!(
+        files
+            .iter()
+            .any(|f| f.get::<_, Option<String>>(4).as_deref() == Some("alert"))
+    );
+
+    // Replay pages (7 events each) cross from the cold files to the hot tier: the same events,
+    // byte for byte, then the tiering's own action events.
+    let after_acme = app.replay(&acme, "include_raw=true").await;
+    assert_eq!(after_acme[..before_acme.len()], before_acme[..]);
+    let actions = &after_acme[before_acme.len()..];
+    let acme_files = files.iter().filter(|f| f.get::<_, String>(3) == "acme").count();
+    assert_eq!(actions.len(), acme_files, "one tier.move event per file: {actions:?}");
+    assert!(
+        actions
+            .iter()
+            .all(|a| a["event"]["action"] == "tier.move" && a["event"]["kind"] == "action")
+    );
+    let after_globex = app.replay(&globex, "include_raw=true").await;
+    assert_eq!(after_globex[..before_globex.len()], before_globex[..]);
+
+    // Filters behave the same on both tiers.
+    ingest(&app, &acme, 1_000, 10).await;
+    let alerts = app.replay(&acme, "kind=alert").await;
+    assert_eq!(alerts.len(), 24 + 2, "{}", alerts.len());
+    let positions: Vec<i64> = alerts
+        .iter()
+        .map(|a| a["tidemark"]["position"].as_i64().unwrap())
+        .collect();
+    assert!(positions.windows(2).all(|w| w[0] < w[1]), "{positions:?}");
+    let middle = app.replay(&acme, "from_position=30&to_position=200").await;
+    assert!(
+        middle
+            .iter()
+            .all(|e| (30..=200).contains(&e["tidemark"]["position"].as_i64().unwrap()))
+    );
+    // The same events as the unfiltered replay (checked above) has in that range.
+    let everything = app.replay(&acme, "").await;
+    let expected: Vec<&Value> = everything
+        .iter()
+        .filter(|e| (30..=200).contains(&e["tidemark"]["position"].as_i64().unwrap()))
+        .collect();
+    assert_eq!(middle.iter().collect::<Vec<_>>(), expected);
+}
+
+#[tokio::test]
+async fn a_run_cut_off_after_registering_is_finished_by_the_next_and_readers_see_each_event_once() {
+    let (app, dir) = app_with_cold_tier(2_000).await;
+    let acme = app.db.token("acme", Role::Admin).await;
+    let globex = app.db.token("globex", Role::Admin).await;
+    three_closed_chunks(&app, &acme, &globex).await;
+    let before = app.replay(&acme, "include_raw=true").await;
+    let ctx = context(&app, &dir);
+
+    // A reader's snapshot keeps the drop waiting; the run is cut off there, as by a crash.
+    let reader = tier::Snapshot::take(&app.db.store).await.unwrap();
+    let cut = tokio::time::timeout(Duration::from_secs(3), tier::tier_run(&ctx, Utc::now(), false)).await;
+    assert!(cut.is_err(), "the drop must wait for the reader");
+    reader.release().await;
+    let client = app.db.client().await;
+    let owed: i64 = client
+        .query_one("SELECT count(*) FROM cold_chunks WHERE dropped_at IS NULL", &[])
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(owed, 1, "the first chunk is registered but not dropped");
+    // Registered and still hot: every event is seen exactly once.
+    let during = app.replay(&acme, "include_raw=true").await;
+    assert_eq!(during[..before.len()], before[..]);
+
+    // An unregistered file, as a crash during upload leaves.
+    let orphan = object_store::path::Path::from("cold/events/tenant=acme/kind=log/orphan.parquet");
+    ctx.objects
+        .put(&orphan, PutPayload::from_static(b"partial"))
+        .await
+        .unwrap();
+
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let report = loop {
+        // The cut-off run's connection lets go of the run lock once its backend notices.
+        match tier::tier_run(&ctx, Utc::now(), false).await {
+            Err(tier::Error::Busy) if Instant::now() < deadline => tokio::time::sleep(Duration::from_millis(200)).await,
+            other => break other.unwrap(),
+        }
+    };
+    assert_eq!(report.owed_drops, 1, "{report:?}");
+    assert_eq!(report.orphans_removed, 1, "{report:?}");
+    assert!(ctx.objects.head(&orphan).await.is_err(), "the orphan is gone");
+    let owed: i64 = client
+        .query_one("SELECT count(*) FROM cold_chunks WHERE dropped_at IS NULL", &[])
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(owed, 0);
+    let after = app.replay(&acme, "include_raw=true").await;
+    assert_eq!(after[..before.len()], before[..]);
+    let positions: Vec<i64> = after
+        .iter()
+        .map(|e| e["tidemark"]["position"].as_i64().unwrap())
+        .collect();
+    assert!(
+        positions.windows(2).all(|w| w[0] < w[1]),
+        "each position once, in order"
+    );
+}
+
+#[tokio::test]
+async fn a_registered_file_that_no_longer_verifies_keeps_its_chunk() {
+    let (app, dir) = app_with_cold_tier(2_000).await;
+    let acme = app.db.token("acme", Role::Admin).await;
+    let globex = app.db.token("globex", Role::Admin).await;
+    three_closed_chunks(&app, &acme, &globex).await;
+    let ctx = context(&app, &dir);
+    let reader = tier::Snapshot::take(&app.db.store).await.unwrap();
+    let _ = tokio::time::timeout(Duration::from_secs(3), tier::tier_run(&ctx, Utc::now(), false)).await;
+    reader.release().await;
+    let client = app.db.client().await;
+    let row = client
+        .query_one(
+            "SELECT f.path, c.chunk FROM cold_files f JOIN cold_chunks c USING (table_name, chunk) WHERE c.dropped_at IS NULL LIMIT 1",
+            &[],
+        )
+        .await
+        .unwrap();
+    let (path, chunk): (String, String) = (row.get(0), row.get(1));
+    std::fs::write(dir.path().join(&path), b"not the bytes that were registered").unwrap();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let err = loop {
+        match tier::tier_run(&ctx, Utc::now(), false).await {
+            Err(tier::Error::Busy) if Instant::now() < deadline => tokio::time::sleep(Duration::from_millis(200)).await,
+            other => break other.unwrap_err(),
+        }
+    };
+    assert!(matches!(err, tier::Error::Verify(_)), "{err}");
+    assert!(err.to_string().contains(&path), "{err}");
+    let still_there: i64 = client
+        .query_one(
+            "SELECT count(*) FROM show_chunks('events') c WHERE c::text = $1",
+            &[&chunk],
+        )
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(still_there, 1, "the chunk is not dropped");
+}
+
+#[tokio::test]
+async fn retention_deletes_expired_files_except_under_legal_hold_and_records_it() {
+    let (app, dir) = app_with_cold_tier(2_000).await;
+    let acme = app.db.token("acme", Role::Admin).await;
+    let globex = app.db.token("globex", Role::Admin).await;
+    three_closed_chunks(&app, &acme, &globex).await;
+    let ctx = context(&app, &dir);
+    tier::tier_run(&ctx, Utc::now(), false).await.unwrap();
+    let policies = vec![
+        tier::policy::parse(
+            "all.toml",
+            "tenants = [\"*\"]\nkinds = [\"*\"]\nhot_for = \"0s\"\ncold_for = \"forever\"",
+        )
+        .unwrap(),
+        tier::policy::parse(
+            "acme-logs.toml",
+            "tenants = [\"acme\"]\nkinds = [\"log\"]\nhot_for = \"0s\"\ncold_for = \"1s\"",
+        )
+        .unwrap(),
+        tier::policy::parse(
+            "globex-hold.toml",
+            "tenants = [\"globex\"]\nkinds = [\"*\"]\nhot_for = \"0s\"\ncold_for = \"1s\"\nlegal_hold = true",
+        )
+        .unwrap(),
+    ];
+    tokio::time::sleep(Duration::from_millis(1_100)).await;
+    let client = app.db.client().await;
+    let count_files = || async {
+        client
+            .query_one("SELECT count(*) FROM cold_files", &[])
+            .await
+            .unwrap()
+            .get::<_, i64>(0)
+    };
+    let files_before = count_files().await;
+    let plan = tier::retention_run(&ctx, &policies, Utc::now(), true).await.unwrap();
+    assert_eq!(count_files().await, files_before, "a dry run changes nothing");
+    let doomed: Vec<_> = plan.files.iter().filter(|f| f.decision == "delete").collect();
+    assert!(
+        !doomed.is_empty() && doomed.iter().all(|f| f.tenant == "acme" && f.kind == "log"),
+        "{plan:?}"
+    );
+    assert!(
+        plan.files
+            .iter()
+            .filter(|f| f.tenant == "globex")
+            .all(|f| f.decision == "legal_hold")
+    );
+    assert!(
+        plan.files
+            .iter()
+            .filter(|f| f.kind == "alert")
+            .all(|f| f.decision != "delete")
+    );
+
+    let done = tier::retention_run(&ctx, &policies, Utc::now(), false).await.unwrap();
+    assert_eq!(done.deleted_files, doomed.len());
+    assert_eq!(count_files().await, files_before - doomed.len() as i64);
+    for f in &doomed {
+        assert!(!dir.path().join(&f.path).exists(), "{} deleted", f.path);
+    }
+    // acme's cold logs are gone; its alerts and globex's events remain, and the deletions are events.
+    let acme_now = app.replay(&acme, "").await;
+    assert!(acme_now.iter().filter(|e| e["event"]["kind"] == "log").count() == 0);
+    assert_eq!(acme_now.iter().filter(|e| e["event"]["kind"] == "alert").count(), 24);
+    let deletions = acme_now
+        .iter()
+        .filter(|e| e["event"]["action"] == "retention.delete")
+        .count();
+    assert_eq!(deletions, doomed.len());
+    assert_eq!(app.replay(&globex, "kind=log").await.len(), 24);
+}
+
+/// A free TCP port on 127.0.0.1.
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+#[tokio::test]
+async fn tier_run_writes_to_an_s3_compatible_store_through_the_command_line() {
+    let port = free_port();
+    let mut moto = std::process::Command::new("moto_server")
+        .args(["-H", "127.0.0.1", "-p", &port.to_string()])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("moto_server is installed (make test installs moto[server])");
+    let endpoint = format!("http://127.0.0.1:{port}");
+    let http = reqwest::Client::new();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while http.put(format!("{endpoint}/cold-bucket")).send().await.is_err() {
+        assert!(Instant::now() < deadline, "moto_server did not start");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+
+    let (app, _dir) = app_with_cold_tier(2_000).await;
+    let acme = app.db.token("acme", Role::Admin).await;
+    let globex = app.db.token("globex", Role::Admin).await;
+    three_closed_chunks(&app, &acme, &globex).await;
+    let before = app.replay(&acme, "include_raw=true").await;
+    let output = tokio::process::Command::new(env!("CARGO_BIN_EXE_tidemark"))
+        .args(["tier", "run", "--hot-for", "0s"])
+        .env("DATABASE_URL", &app.db.conn)
+        .env("TIDEMARK_OBJECT_STORE_URL", "s3://cold-bucket/tidemark")
+        .env("TIDEMARK_DATA_DIR", _dir.path())
+        .env("AWS_ENDPOINT", &endpoint)
+        .env("AWS_ALLOW_HTTP", "true")
+        .env("AWS_ACCESS_KEY_ID", "test")
+        .env("AWS_SECRET_ACCESS_KEY", "test")
+        .env("AWS_REGION", "us-east-1")
+        .output()
+        .await
+        .unwrap();
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    let report: Value = serde_json::from_slice(&output.stdout).unwrap();
+    let moved: Vec<&Value> = report["tiering"]["chunks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|c| c["table"] == "events")
+        .collect();
+    assert_eq!(
+        moved.iter().map(|c| c["rows"].as_i64().unwrap()).sum::<i64>(),
+        150,
+        "{report}"
+    );
+
+    // The files are in the bucket under the prefix, and replay reads them back unchanged.
+    let s3 = object_store::aws::AmazonS3Builder::new()
+        .with_endpoint(&endpoint)
+        .with_allow_http(true)
+        .with_bucket_name("cold-bucket")
+        .with_access_key_id("test")
+        .with_secret_access_key("test")
+        .with_region("us-east-1")
+        .build()
+        .unwrap();
+    let objects: Arc<dyn ObjectStore> = Arc::new(object_store::prefix::PrefixStore::new(s3, "tidemark"));
+    let registered: Vec<String> = app
+        .db
+        .client()
+        .await
+        .query("SELECT path FROM cold_files WHERE table_name = 'events'", &[])
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| r.get(0))
+        .collect();
+    assert_eq!(
+        registered.len() as i64,
+        moved.iter().map(|c| c["files"].as_i64().unwrap()).sum::<i64>()
+    );
+    for path in &registered {
+        objects
+            .head(&object_store::path::Path::from(path.as_str()))
+            .await
+            .unwrap();
+    }
+    let tenant = TenantId::new("acme").unwrap();
+    let page = tier::read::replay_page(
+        &app.db.store,
+        Some(&objects),
+        &tenant,
+        &ReplayFilter::default(),
+        0,
+        10_000,
+    )
+    .await
+    .unwrap();
+    let replayed: Vec<Value> = page.iter().map(|e| e.to_ecs(true)).collect();
+    let _ = moto.kill();
+    let _ = moto.wait();
+    assert_eq!(replayed[..before.len()], before[..]);
+}
