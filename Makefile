@@ -4,7 +4,7 @@
 CARGO ?= cargo
 TEST_RUNNER := $(shell $(CARGO) nextest --version >/dev/null 2>&1 && echo "nextest run --no-fail-fast" || echo "test --no-fail-fast")
 
-.PHONY: run test deps build bench bench-syslog
+.PHONY: run test deps build bench bench-syslog bench-hunt
 
 deps:
 	@scripts/install-deps.sh
@@ -24,3 +24,7 @@ bench: deps
 
 bench-syslog: deps
 	TIDEMARK_CLUSTER_DURABLE=1 scripts/with-test-cluster.sh $(CARGO) bench --bench syslog
+
+bench-hunt:
+	TIDEMARK_BENCH_DEPS=1 scripts/install-deps.sh
+	TIDEMARK_CLUSTER_DURABLE=1 scripts/with-test-cluster.sh $(CARGO) bench --bench hunt

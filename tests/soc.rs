@@ -85,6 +85,39 @@ fn ids(page: &Value) -> Vec<i64> {
 }
 
 #[tokio::test]
+async fn actions_take_a_json_body_whatever_its_content_type() {
+    let soc = Soc::start().await;
+    soc.alerts(&[alert_line("a", "192.0.2.1", "2026-11-20T10:00:00Z", 5)])
+        .await;
+    // As `curl -d` sends it: form-encoded by name, JSON in fact.
+    let resp = soc
+        .app
+        .http
+        .post(soc.app.url("/api/v1/alerts/1/actions"))
+        .bearer_auth(&soc.analyst)
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body(r#"{"action":"assign","assignee":"dana"}"#)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 200);
+    let body: Value = resp.json().await.unwrap();
+    assert_eq!(body["state"]["assignee"], "dana", "{body}");
+    let resp = soc
+        .app
+        .http
+        .post(soc.app.url("/api/v1/alerts/1/actions"))
+        .bearer_auth(&soc.analyst)
+        .body(r#"{"action":"assign",}"#)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 400);
+    let body: Value = resp.json().await.unwrap();
+    assert!(body["error"].as_str().unwrap().contains("column"), "{body}");
+}
+
+#[tokio::test]
 async fn the_alert_list_filters_sorts_and_pages_with_a_cursor() {
     let soc = Soc::start().await;
     soc.alerts(&[

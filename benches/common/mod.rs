@@ -2,6 +2,8 @@
 //! anchor's CSV encoding, and number formatting. Included by each bench with `mod common;`.
 #![allow(dead_code, unreachable_pub)]
 
+pub mod auth;
+
 use std::io::Write as _;
 use std::net::IpAddr;
 use std::time::{Duration, Instant};
