@@ -464,3 +464,87 @@ async fn tier_run_writes_to_an_s3_compatible_store_through_the_command_line() {
     let _ = moto.wait();
     assert_eq!(replayed[..before.len()], before[..]);
 }
+
+#[tokio::test]
+async fn hunts_running_beside_tiering_see_every_event_exactly_once() {
+    use arrow::array::{Array, AsArray};
+    use arrow::datatypes::Int64Type;
+    use tidemark::query::{HuntRequest, QueryEngine, QueryLimits};
+
+    let (app, dir) = app_with_cold_tier(2_000).await;
+    let acme = app.db.token("acme", Role::Admin).await;
+    for burst in 0..6 {
+        ingest(&app, &acme, burst * 100, 50).await;
+        tokio::time::sleep(Duration::from_millis(1_100)).await;
+    }
+    let (count, sum): (i64, i64) = {
+        let row = app
+            .db
+            .client()
+            .await
+            .query_one(
+                "SELECT count(*), sum(position)::bigint FROM events WHERE tenant_id = 'acme'",
+                &[],
+            )
+            .await
+            .unwrap();
+        (row.get(0), row.get(1))
+    };
+    assert_eq!(count, 300);
+    let ctx = context(&app, &dir);
+    let engine = QueryEngine::new(
+        app.db.store.clone(),
+        Some(Arc::clone(&ctx.objects)),
+        QueryLimits::default(),
+    );
+    let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let hunters: Vec<_> = (0..2)
+        .map(|_| {
+            let (engine, stop) = (engine.clone(), Arc::clone(&stop));
+            tokio::spawn(async move {
+                let tenant = TenantId::new("acme").unwrap();
+                let mut seen = Vec::new();
+                while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                    let req = HuntRequest {
+                        sql: "SELECT count(*) AS n, sum(position) AS s FROM events WHERE kind <> 'action'".into(),
+                        ..HuntRequest::default()
+                    };
+                    let mut hunt = engine.hunt(&tenant, req).await.unwrap();
+                    let batch = hunt.next_batch().await.unwrap().expect("one row");
+                    let n = batch.column(0).as_primitive::<Int64Type>().value(0);
+                    let s = batch.column(1).as_primitive::<Int64Type>();
+                    let s = (!s.is_null(0)).then(|| s.value(0));
+                    while hunt.next_batch().await.unwrap().is_some() {}
+                    let stats = hunt.stats();
+                    seen.push((n, s, stats.hot_rows, stats.cold_rows));
+                }
+                seen
+            })
+        })
+        .collect();
+    let report = tier::tier_run(&ctx, Utc::now(), false).await.unwrap();
+    assert!(
+        report.chunks.iter().filter(|c| c.table == tier::Table::Events).count() >= 6,
+        "{report:?}"
+    );
+    // A few more hunts once everything is cold.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    let mut observations = Vec::new();
+    for h in hunters {
+        observations.extend(h.await.unwrap());
+    }
+    assert!(observations.len() >= 4, "{observations:?}");
+    for (n, s, _, _) in &observations {
+        assert_eq!((*n, *s), (count, Some(sum)), "a hunt saw an event twice or missed one");
+    }
+    // Hunts ran while some chunks were cold and others hot, and after all moved.
+    assert!(
+        observations.iter().any(|(_, _, hot, cold)| *hot > 0 && *cold > 0),
+        "{observations:?}"
+    );
+    assert!(
+        observations.iter().any(|(_, _, _, cold)| *cold >= 300),
+        "{observations:?}"
+    );
+}
