@@ -14,6 +14,9 @@
 //!    `tidemark verify` recomputes the hash chain from the stored rows.
 //! 5. [`project`]'s runner folds the log by position into read models (alerts, incidents);
 //!    analyst actions on them are checked against their folded state and appended as events.
+//! 6. [`query`] answers `POST /api/v1/hunt`: read-only SQL in a DataFusion session where
+//!    `events` and `metrics` are the hot hypertable (streamed from PostgreSQL with filters
+//!    pushed down) unioned with the cold Parquet files, both scoped to the caller's tenant.
 //!
 //! [`app`] wires these together (embedded or external PostgreSQL, graceful shutdown);
 //! [`config`] and [`telemetry`] hold settings, logs and metrics.

@@ -133,7 +133,10 @@ async fn the_analyst_action_source_cannot_be_ingested() {
     let body = r#"{"event":{"kind":"action","dataset":"soc"},"soc":{"objects":["alert:1"]}}"#;
     let json: serde_json::Value = app.ingest(&token, body).await.json().await.unwrap();
     assert_eq!(json["accepted"], 0, "{json}");
-    assert!(json["rejected"][0]["error"].as_str().unwrap().contains("event.dataset"), "{json}");
+    assert!(
+        json["rejected"][0]["error"].as_str().unwrap().contains("event.dataset"),
+        "{json}"
+    );
     let resp = app
         .http
         .post(app.url("/api/v1/ingest/raw?format=json"))

@@ -54,5 +54,7 @@ pub(crate) async fn metrics(
     let caller = auth.require(Role::can_read, "read aggregates")?;
     let window = Window::new(q.from, q.to, q.bucket.as_deref())?;
     let engine = state.query_engine();
-    Ok(Json(aggregates::metrics(&engine, &caller.tenant, window, q.name.as_deref()).await?))
+    Ok(Json(
+        aggregates::metrics(&engine, &caller.tenant, window, q.name.as_deref()).await?,
+    ))
 }

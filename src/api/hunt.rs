@@ -62,7 +62,14 @@ pub(crate) async fn hunt(State(state): State<AppState>, auth: Authenticated, bod
         timeout_ms: body.timeout_ms,
         format: body.format,
     };
-    run(&state, &caller.tenant, body.sql, Params::Positional(body.params), bounds).await
+    run(
+        &state,
+        &caller.tenant,
+        body.sql,
+        Params::Positional(body.params),
+        bounds,
+    )
+    .await
 }
 
 pub(crate) async fn list_queries(State(state): State<AppState>, auth: Authenticated) -> ApiResult<Json<Value>> {
@@ -78,7 +85,11 @@ pub(crate) async fn run_query(
     body: Bytes,
 ) -> ApiResult<Response> {
     let caller = auth.require(Role::can_read, "run queries")?;
-    let body: NamedBody = if body.is_empty() { NamedBody::default() } else { json_body(&body)? };
+    let body: NamedBody = if body.is_empty() {
+        NamedBody::default()
+    } else {
+        json_body(&body)?
+    };
     let query = named::find(&state.query.queries_dir, &name)?;
     let params = Params::Named(query.bind(&body.params)?);
     let bounds = Bounds {

@@ -84,7 +84,10 @@ pub(crate) fn normalize_flat(
     let source = get_string(flat, "event.dataset")?.unwrap_or_else(|| default_source.to_owned());
     if source == crate::event::ANALYST_SOURCE {
         // Only the SOC API appends analyst actions; an ingested event must not pass for one.
-        return Err(invalid("event.dataset", format!("{source:?} is reserved for analyst actions")));
+        return Err(invalid(
+            "event.dataset",
+            format!("{source:?} is reserved for analyst actions"),
+        ));
     }
     let event = NewEvent {
         event_time,

@@ -19,9 +19,18 @@ use datafusion::physical_plan::filter::FilterExecBuilder;
 use datafusion::scalar::ScalarValue;
 
 use super::ScanError;
-use super::pushdown::{Pred, narrow};
+use super::prune::narrow;
+use super::pushdown::Pred;
 use super::table::{ScanScope, TableDef};
-use crate::tier::{ColdFile, FileFilter};
+use crate::tier::{ColdFile, FileFilter, Table};
+
+/// `t` as a literal of the tables' timestamp type.
+fn micros(t: chrono::DateTime<chrono::Utc>) -> Expr {
+    lit(ScalarValue::TimestampMicrosecond(
+        Some(t.timestamp_micros()),
+        Some("UTC".into()),
+    ))
+}
 
 /// The cold half of a scan, or `None` when no file may hold a matching row.
 pub(crate) async fn plan(
@@ -40,6 +49,20 @@ pub(crate) async fn plan(
     for (_, pred) in pushed {
         narrow(&mut filter, pred, def.time_column);
     }
+    // Files registered after the snapshot lie above its watermark and are still read hot:
+    // the cold side keeps to the snapshot's watermark, or a row would be counted twice.
+    let snapshot = &scope.snapshot;
+    let below_watermark = match (def.table, snapshot.events_watermark, snapshot.metrics_watermark) {
+        (Table::Events, w, _) if w > 0 => {
+            filter.max_position = Some(filter.max_position.map_or(w, |m| m.min(w)));
+            col("position").lt_eq(lit(w))
+        }
+        (Table::Metrics, _, Some(w)) => {
+            filter.recorded_to = Some(filter.recorded_to.map_or(w, |m| m.min(w)));
+            col("recorded_at").lt(micros(w))
+        }
+        _ => return Ok(None),
+    };
     let files = scope
         .snapshot
         .files(def.table, &scope.tenant, &filter)
@@ -58,9 +81,7 @@ pub(crate) async fn plan(
     // Every row must satisfy the tenant and time bounds and the filters reported exact.
     let mut conjuncts: Vec<Expr> = pushed.iter().map(|(e, _)| e.clone()).collect();
     conjuncts.push(col("tenant_id").eq(lit(scope.tenant.as_str())));
-    let micros = |t: chrono::DateTime<chrono::Utc>| {
-        lit(ScalarValue::TimestampMicrosecond(Some(t.timestamp_micros()), Some("UTC".into())))
-    };
+    conjuncts.push(below_watermark);
     if let Some(from) = scope.from {
         conjuncts.push(col(def.time_column).gt_eq(micros(from)));
     }
@@ -71,7 +92,9 @@ pub(crate) async fn plan(
 
     // Read the projected columns plus those the predicate needs, then project them away.
     let schema = Arc::clone(&def.schema);
-    let wanted: Vec<usize> = projection.cloned().unwrap_or_else(|| (0..schema.fields().len()).collect());
+    let wanted: Vec<usize> = projection
+        .cloned()
+        .unwrap_or_else(|| (0..schema.fields().len()).collect());
     let mut read = wanted.clone();
     for column in predicate.column_refs() {
         let i = schema.index_of(&column.name)?;

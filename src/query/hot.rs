@@ -133,9 +133,17 @@ async fn stream_rows(
     rows_out: Count,
     tx: Sender<Result<RecordBatch>>,
 ) -> Result<()> {
-    let mut client = store.client().await.map_err(|e| DataFusionError::from(ScanError::Store(e)))?;
+    let mut client = store
+        .client()
+        .await
+        .map_err(|e| DataFusionError::from(ScanError::Store(e)))?;
     let pg: &mut tokio_postgres::Client = &mut client;
-    let txn = pg.build_transaction().read_only(true).start().await.map_err(scan_error)?;
+    let txn = pg
+        .build_transaction()
+        .read_only(true)
+        .start()
+        .await
+        .map_err(scan_error)?;
     txn.batch_execute(&format!("SET LOCAL statement_timeout = {}", query.statement_timeout_ms))
         .await
         .map_err(scan_error)?;
@@ -164,7 +172,10 @@ async fn stream_rows(
 
 fn column<'a, T: FromSql<'a>>(rows: &'a [tokio_postgres::Row], i: usize) -> Result<Vec<Option<T>>> {
     rows.iter()
-        .map(|r| r.try_get::<_, Option<T>>(i).map_err(|e| DataFusionError::External(Box::new(e))))
+        .map(|r| {
+            r.try_get::<_, Option<T>>(i)
+                .map_err(|e| DataFusionError::External(Box::new(e)))
+        })
         .collect()
 }
 

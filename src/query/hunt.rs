@@ -4,6 +4,8 @@
 
 use std::collections::HashMap;
 use std::sync::Arc;
+use std::sync::OnceLock;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use arrow::array::RecordBatch;
@@ -69,9 +71,8 @@ pub struct HuntStats {
 pub struct Hunt {
     schema: SchemaRef,
     stream: Option<SendableRecordBatchStream>,
-    plan: Arc<dyn ExecutionPlan>,
+    progress: Progress,
     snapshot: Option<Arc<Snapshot>>,
-    stats: Arc<ScanStats>,
     /// The first batch, read before answering so that most failures still get a status code.
     pending: Option<RecordBatch>,
     deadline: tokio::time::Instant,
@@ -80,12 +81,50 @@ pub struct Hunt {
     limit: usize,
     rows: usize,
     partial: bool,
+}
+
+/// A live view of a running hunt's statistics, usable while another task drives it.
+#[derive(Clone)]
+pub struct Progress {
+    plan: Arc<dyn ExecutionPlan>,
+    scans: Arc<ScanStats>,
+    rows: Arc<AtomicU64>,
     started: Instant,
+    failure: Arc<OnceLock<String>>,
+}
+
+impl Progress {
+    /// What was read and returned so far.
+    pub fn stats(&self) -> HuntStats {
+        let (mut hot_rows, mut cold_rows) = (0, 0);
+        scan_rows(&self.plan, &mut hot_rows, &mut cold_rows);
+        HuntStats {
+            hot_rows,
+            cold_rows,
+            cold_files: self.scans.cold_files.load(Ordering::Relaxed),
+            cold_bytes: self.scans.cold_bytes.load(Ordering::Relaxed),
+            rows: self.rows.load(Ordering::Relaxed),
+            elapsed_ms: self.started.elapsed().as_millis() as u64,
+        }
+    }
+
+    /// Why the hunt failed after it started, if it did.
+    pub fn failure(&self) -> Option<&str> {
+        self.failure.get().map(String::as_str)
+    }
 }
 
 impl QueryEngine {
-    /// Plans `req` for `tenant` and reads its first batch.
+    /// Plans `req` for `tenant` and reads its first batch, so that most failures (planning,
+    /// limits, a blocking sort or aggregate) surface here rather than midway through a result.
     pub async fn hunt(&self, tenant: &TenantId, req: HuntRequest) -> Result<Hunt> {
+        let mut hunt = self.prepare(tenant, req).await?;
+        hunt.pending = hunt.pull().await?;
+        Ok(hunt)
+    }
+
+    /// Plans `req` for `tenant` and starts it, without waiting for a first batch.
+    pub async fn prepare(&self, tenant: &TenantId, req: HuntRequest) -> Result<Hunt> {
         let started = Instant::now();
         let limits = &self.limits;
         let timeout = req.timeout.unwrap_or(limits.default_timeout);
@@ -97,7 +136,10 @@ impl QueryEngine {
         }
         let limit = req.limit.unwrap_or(limits.default_rows);
         if limit == 0 || limit > limits.max_rows {
-            return Err(Error::BadRequest(format!("limit must be between 1 and {}", limits.max_rows)));
+            return Err(Error::BadRequest(format!(
+                "limit must be between 1 and {}",
+                limits.max_rows
+            )));
         }
         if let (Some(from), Some(to)) = (req.from, req.to)
             && from >= to
@@ -110,7 +152,6 @@ impl QueryEngine {
             .await
             .map_err(|_| Error::Timeout(timeout.as_millis() as u64))??;
         hunt.deadline = deadline;
-        hunt.pending = hunt.pull().await?;
         Ok(hunt)
     }
 
@@ -139,17 +180,29 @@ impl QueryEngine {
         let ctx = session::context(self, scope).map_err(df_error)?;
         let plan = session::plan(&ctx, &req.sql).await?;
         let plan = bind_params(plan, req.params)?;
-        let df = ctx.execute_logical_plan(plan).await.map_err(df_error)?;
-        // One row past the limit tells a complete result from a cut one.
-        let df = df.limit(0, Some(limit + 1)).map_err(df_error)?;
+        // EXPLAIN and DESCRIBE must stay at the root; their few rows are cut by `next_batch` alone.
+        let describes = matches!(
+            plan,
+            LogicalPlan::Explain(_) | LogicalPlan::Analyze(_) | LogicalPlan::DescribeTable(_)
+        );
+        let mut df = ctx.execute_logical_plan(plan).await.map_err(df_error)?;
+        if !describes {
+            // One row past the limit tells a complete result from a cut one.
+            df = df.limit(0, Some(limit + 1)).map_err(df_error)?;
+        }
         let physical = df.create_physical_plan().await.map_err(df_error)?;
         let stream = execute_stream(Arc::clone(&physical), ctx.task_ctx()).map_err(df_error)?;
         Ok(Hunt {
             schema: stream.schema(),
             stream: Some(stream),
-            plan: physical,
+            progress: Progress {
+                plan: physical,
+                scans: stats,
+                rows: Arc::default(),
+                started,
+                failure: Arc::default(),
+            },
             snapshot: Some(snapshot),
-            stats,
             pending: None,
             deadline: tokio::time::Instant::now() + timeout,
             timeout,
@@ -157,7 +210,6 @@ impl QueryEngine {
             limit,
             rows: 0,
             partial: false,
-            started,
         })
     }
 }
@@ -187,6 +239,7 @@ impl Hunt {
             batch
         };
         self.rows += batch.num_rows();
+        self.progress.rows.store(self.rows as u64, Ordering::Relaxed);
         Ok((batch.num_rows() > 0).then_some(batch))
     }
 
@@ -196,23 +249,25 @@ impl Hunt {
             let Some(stream) = self.stream.as_mut() else {
                 return Ok(None);
             };
-            let next = match tokio::time::timeout_at(self.deadline, stream.next()).await {
-                Ok(next) => next,
-                Err(_) => {
-                    self.finish().await;
-                    return Err(Error::Timeout(self.timeout.as_millis() as u64));
-                }
+            let Ok(next) = tokio::time::timeout_at(self.deadline, stream.next()).await else {
+                return Err(self.fail(Error::Timeout(self.timeout.as_millis() as u64)).await);
             };
             match next {
                 None => return Ok(None),
                 Some(Ok(batch)) if batch.num_rows() == 0 => continue,
                 Some(Ok(batch)) => return Ok(Some(batch)),
                 Some(Err(e)) => {
-                    self.finish().await;
-                    return Err(Error::from_datafusion(e, self.memory_bytes, self.timeout));
+                    let e = Error::from_datafusion(e, self.memory_bytes, self.timeout);
+                    return Err(self.fail(e).await);
                 }
             }
         }
+    }
+
+    async fn fail(&mut self, e: Error) -> Error {
+        let _ = self.progress.failure.set(e.to_string());
+        self.finish().await;
+        e
     }
 
     /// Stops the plan and ends the snapshot.
@@ -232,17 +287,12 @@ impl Hunt {
 
     /// What was read so far (all of it once `next_batch` returned `None`).
     pub fn stats(&self) -> HuntStats {
-        let (mut hot_rows, mut cold_rows) = (0, 0);
-        scan_rows(&self.plan, &mut hot_rows, &mut cold_rows);
-        let load = |c: &std::sync::atomic::AtomicU64| c.load(std::sync::atomic::Ordering::Relaxed);
-        HuntStats {
-            hot_rows,
-            cold_rows,
-            cold_files: load(&self.stats.cold_files),
-            cold_bytes: load(&self.stats.cold_bytes),
-            rows: self.rows as u64,
-            elapsed_ms: self.started.elapsed().as_millis() as u64,
-        }
+        self.progress.stats()
+    }
+
+    /// A handle on the statistics for another task, e.g. to print progress.
+    pub fn progress(&self) -> Progress {
+        self.progress.clone()
     }
 }
 
@@ -293,7 +343,8 @@ fn bind_params(plan: LogicalPlan, params: Params) -> Result<LogicalPlan> {
     if let Some(missing) = types.keys().find(|id| values.get_placeholders_with_values(id).is_err()) {
         return Err(Error::BadParam(format!("no value given for placeholder {missing}")));
     }
-    plan.with_param_values(values).map_err(|e| Error::BadParam(e.strip_backtrace()))
+    plan.with_param_values(values)
+        .map_err(|e| Error::BadParam(e.strip_backtrace()))
 }
 
 fn json_scalar(id: &str, value: serde_json::Value) -> Result<ScalarValue> {

@@ -4,11 +4,13 @@
 //! here, scoped to one tenant below whatever SQL the caller wrote. Knows nothing of HTTP.
 
 pub mod aggregates;
+pub mod cli;
 mod cold;
 mod hot;
 mod hunt;
 pub mod named;
 pub mod output;
+mod prune;
 mod pushdown;
 mod session;
 mod table;
@@ -23,7 +25,7 @@ use object_store::ObjectStore;
 use crate::config::Settings;
 use crate::store::{self, Store};
 
-pub use hunt::{Hunt, HuntRequest, HuntStats, Params};
+pub use hunt::{Hunt, HuntRequest, HuntStats, Params, Progress};
 pub use output::{Format, encode};
 
 /// Why a query failed.
@@ -38,7 +40,9 @@ pub enum Error {
     BadParam(String),
     #[error("{0}")]
     BadRequest(String),
-    #[error("the query needed more than its memory limit of {limit_mib} MiB; narrow the time range, aggregate, or add a LIMIT ({detail})")]
+    #[error(
+        "the query needed more than its memory limit of {limit_mib} MiB; narrow the time range, aggregate, or add a LIMIT ({detail})"
+    )]
     MemoryExceeded { limit_mib: usize, detail: String },
     #[error("the query did not finish within {0} ms; narrow the time range or raise timeout_ms")]
     Timeout(u64),
@@ -68,7 +72,8 @@ impl Error {
                 Some(ScanError::NoObjectStore) => Error::NoObjectStore,
                 Some(ScanError::Timeout) => Error::Timeout(timeout.as_millis() as u64),
                 Some(ScanError::Store(e)) if e.is_bad_data() => Error::Sql(e.to_string()),
-                Some(ScanError::Store(e)) => Error::Store(store::Error::Unavailable(e.to_string())),
+                Some(ScanError::Store(e)) if e.is_transient() => Error::Store(store::Error::Unavailable(e.to_string())),
+                Some(ScanError::Store(_)) => Error::Internal(message),
                 None => Error::Internal(message),
             },
             DataFusionError::SQL(..)

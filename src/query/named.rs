@@ -141,7 +141,10 @@ pub fn parse(file: &str, text: &str) -> Result<NamedQuery> {
                     _ => return Err(bad(i + 1, "expected `param: NAME TYPE [default VALUE]`".into())),
                 };
                 let ty = ParamType::parse(ty).ok_or_else(|| {
-                    bad(i + 1, format!("type {ty:?} is not one of text, int, float, bool, timestamp, ip"))
+                    bad(
+                        i + 1,
+                        format!("type {ty:?} is not one of text, int, float, bool, timestamp, ip"),
+                    )
                 })?;
                 if let Some(d) = &default
                     && ty.value(&Json::String(d.clone())).is_none()
@@ -184,7 +187,9 @@ pub fn load_dir(dir: &Path) -> Result<Vec<NamedQuery>> {
         }
         let text = std::fs::read_to_string(&path)
             .map_err(|e| Error::Internal(format!("cannot read {}: {e}", path.display())))?;
-        let file = path.file_name().map_or_else(String::new, |f| f.to_string_lossy().into_owned());
+        let file = path
+            .file_name()
+            .map_or_else(String::new, |f| f.to_string_lossy().into_owned());
         queries.push(parse(&file, &text)?);
     }
     queries.sort_by(|a, b| a.name.cmp(&b.name));
@@ -208,7 +213,11 @@ impl NamedQuery {
     pub fn bind(&self, given: &serde_json::Map<String, Json>) -> Result<HashMap<String, ScalarValue>> {
         let declared = || {
             let names: Vec<String> = self.params.iter().map(|p| format!("{} ({})", p.name, p.ty)).collect();
-            if names.is_empty() { "none".to_owned() } else { names.join(", ") }
+            if names.is_empty() {
+                "none".to_owned()
+            } else {
+                names.join(", ")
+            }
         };
         if let Some(unknown) = given.keys().find(|k| !self.params.iter().any(|p| &p.name == *k)) {
             return Err(Error::BadParam(format!(
@@ -230,7 +239,10 @@ impl NamedQuery {
                 }
             };
             let scalar = p.ty.value(&value).ok_or_else(|| {
-                Error::BadParam(format!("{}: parameter `{}` must be of type {}, not {value}", self.name, p.name, p.ty))
+                Error::BadParam(format!(
+                    "{}: parameter `{}` must be of type {}, not {value}",
+                    self.name, p.name, p.ty
+                ))
             })?;
             out.insert(p.name.clone(), scalar);
         }
@@ -252,7 +264,10 @@ mod tests {
         assert_eq!(q.name, "by_ip");
         assert_eq!(q.description, "Events for one IP.");
         assert_eq!(q.params.len(), 2);
-        assert_eq!((q.params[1].ty, q.params[1].default.as_deref()), (ParamType::Int, Some("5")));
+        assert_eq!(
+            (q.params[1].ty, q.params[1].default.as_deref()),
+            (ParamType::Int, Some("5"))
+        );
         assert!(q.sql.trim_start().starts_with("SELECT"), "{}", q.sql);
     }
 
@@ -271,7 +286,12 @@ mod tests {
         let bind = |v: Json| q.bind(v.as_object().unwrap());
         let values = bind(json!({"ip": "10.0.0.1"})).unwrap();
         assert_eq!(values["n"], ScalarValue::Int64(Some(5)), "the default applies");
-        assert!(bind(json!({})).unwrap_err().to_string().contains("missing parameter `ip`"));
+        assert!(
+            bind(json!({}))
+                .unwrap_err()
+                .to_string()
+                .contains("missing parameter `ip`")
+        );
         let e = bind(json!({"ip": "10.0.0.1", "x": 1})).unwrap_err().to_string();
         assert!(e.contains("unknown parameter `x`"), "{e}");
         let e = bind(json!({"ip": "10.0.0.300"})).unwrap_err().to_string();

@@ -178,7 +178,9 @@ impl Encoder {
             }
             Writer::Ndjson => ndjson(batch),
             Writer::Csv { header_written } => {
-                let mut w = csv::WriterBuilder::new().with_header(!*header_written).build(Vec::new());
+                let mut w = csv::WriterBuilder::new()
+                    .with_header(!*header_written)
+                    .build(Vec::new());
                 w.write(batch).map_err(|x| e(&x))?;
                 *header_written = true;
                 Ok(w.into_inner())

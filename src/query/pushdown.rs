@@ -8,8 +8,6 @@ use datafusion::logical_expr::{Between, BinaryExpr, Expr, Like, Operator};
 use datafusion::scalar::ScalarValue;
 use tokio_postgres::types::ToSql;
 
-use crate::tier::FileFilter;
-
 /// Most values of an `IN` list pushed down; longer lists are left to DataFusion.
 const MAX_IN_LIST: usize = 1_000;
 
@@ -91,11 +89,31 @@ impl Op {
 /// A filter PostgreSQL evaluates with the same result (NULLs included) as DataFusion.
 #[derive(Debug, Clone, PartialEq)]
 pub(crate) enum Pred {
-    Cmp { col: String, op: Op, value: Value },
-    In { col: String, values: Vec<Value>, negated: bool },
-    Between { col: String, low: Value, high: Value, negated: bool },
-    IsNull { col: String, negated: bool },
-    Like { col: String, pattern: String, negated: bool },
+    Cmp {
+        col: String,
+        op: Op,
+        value: Value,
+    },
+    In {
+        col: String,
+        values: Vec<Value>,
+        negated: bool,
+    },
+    Between {
+        col: String,
+        low: Value,
+        high: Value,
+        negated: bool,
+    },
+    IsNull {
+        col: String,
+        negated: bool,
+    },
+    Like {
+        col: String,
+        pattern: String,
+        negated: bool,
+    },
     And(Box<Pred>, Box<Pred>),
     Or(Box<Pred>, Box<Pred>),
     Not(Box<Pred>),
@@ -195,7 +213,11 @@ pub(crate) fn translate(expr: &Expr, schema: &Schema) -> Option<Pred> {
                 let op = Op::from_operator(*op)?;
                 if let Some((col, ty)) = column(left, schema) {
                     let value = literal(right, ty)?;
-                    return Some(Pred::Cmp { col: col.to_owned(), op, value });
+                    return Some(Pred::Cmp {
+                        col: col.to_owned(),
+                        op,
+                        value,
+                    });
                 }
                 let (col, ty) = column(right, schema)?;
                 let value = literal(left, ty)?;
@@ -244,9 +266,9 @@ pub(crate) fn translate(expr: &Expr, schema: &Schema) -> Option<Pred> {
             negated,
             expr,
             pattern,
-            escape_char,
+            escape_char: None | Some('\\'),
             case_insensitive: false,
-        }) if matches!(escape_char, None | Some('\\')) => {
+        }) => {
             let (col, ColType::Text) = column(expr, schema)? else {
                 return None;
             };
@@ -297,7 +319,8 @@ impl SqlBuilder {
                     ""
                 };
                 let p = self.bind(value.clone());
-                self.sql.push_str(&format!("{}{collate} {} {p}", pg_column(col), op.sql()));
+                self.sql
+                    .push_str(&format!("{}{collate} {} {p}", pg_column(col), op.sql()));
             }
             Pred::In { col, values, negated } => {
                 let list: Vec<String> = values.iter().map(|v| self.bind(v.clone())).collect();
@@ -311,7 +334,11 @@ impl SqlBuilder {
                 high,
                 negated,
             } => {
-                let collate = if matches!(low, Value::Text(_)) { " COLLATE \"C\"" } else { "" };
+                let collate = if matches!(low, Value::Text(_)) {
+                    " COLLATE \"C\""
+                } else {
+                    ""
+                };
                 let (lo, hi) = (self.bind(low.clone()), self.bind(high.clone()));
                 let not = if *negated { " NOT" } else { "" };
                 self.sql
@@ -343,93 +370,6 @@ impl SqlBuilder {
     }
 }
 
-/// Narrows `filter` with the bounds that the conjunct `pred` implies on position, recorded_at,
-/// `time_col` and kind. Only ever narrows to a superset of the matching rows' files.
-pub(crate) fn narrow(filter: &mut FileFilter, pred: &Pred, time_col: &str) {
-    fn bounds(op: Op, v: &Value) -> (Option<Value>, Option<Value>) {
-        match op {
-            Op::Eq => (Some(v.clone()), Some(v.clone())),
-            Op::Gt | Op::GtEq => (Some(v.clone()), None),
-            Op::Lt | Op::LtEq => (None, Some(v.clone())),
-            Op::NotEq => (None, None),
-        }
-    }
-    let (col, low, high) = match pred {
-        Pred::Cmp { col, op, value } => {
-            let (lo, hi) = bounds(*op, value);
-            (col.as_str(), lo, hi)
-        }
-        Pred::Between {
-            col,
-            low,
-            high,
-            negated: false,
-        } => (col.as_str(), Some(low.clone()), Some(high.clone())),
-        Pred::In {
-            col,
-            values,
-            negated: false,
-        } if col == "kind" => {
-            let kinds: Vec<String> = values
-                .iter()
-                .filter_map(|v| match v {
-                    Value::Text(s) => Some(s.clone()),
-                    _ => None,
-                })
-                .collect();
-            restrict_kinds(filter, kinds);
-            return;
-        }
-        Pred::And(a, b) => {
-            narrow(filter, a, time_col);
-            narrow(filter, b, time_col);
-            return;
-        }
-        _ => return,
-    };
-    match col {
-        "position" => {
-            if let Some(Value::Int(v)) = low {
-                filter.min_position = Some(filter.min_position.map_or(v, |m| m.max(v)));
-            }
-            if let Some(Value::Int(v)) = high {
-                filter.max_position = Some(filter.max_position.map_or(v, |m| m.min(v)));
-            }
-        }
-        "recorded_at" => narrow_time(&mut filter.recorded_from, &mut filter.recorded_to, low, high),
-        c if c == time_col => narrow_time(&mut filter.time_from, &mut filter.time_to, low, high),
-        "kind" => {
-            if let (Some(Value::Text(a)), Some(Value::Text(b))) = (&low, &high)
-                && a == b
-            {
-                restrict_kinds(filter, vec![a.clone()]);
-            }
-        }
-        _ => {}
-    }
-}
-
-fn narrow_time(
-    from: &mut Option<DateTime<Utc>>,
-    to: &mut Option<DateTime<Utc>>,
-    low: Option<Value>,
-    high: Option<Value>,
-) {
-    if let Some(Value::Time(t)) = low {
-        *from = Some(from.map_or(t, |f| f.max(t)));
-    }
-    if let Some(Value::Time(t)) = high {
-        *to = Some(to.map_or(t, |f| f.min(t)));
-    }
-}
-
-fn restrict_kinds(filter: &mut FileFilter, kinds: Vec<String>) {
-    filter.kinds = Some(match filter.kinds.take() {
-        Some(existing) => existing.into_iter().filter(|k| kinds.contains(k)).collect(),
-        None => kinds,
-    });
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -452,7 +392,10 @@ mod tests {
         assert_eq!(text, "\"user_name\" = $1::text");
         assert_eq!(params, vec![Value::Text("x' OR '1'='1".into())]);
         let (text, _) = sql(&lit(5i64).lt(col("severity"))).unwrap();
-        assert_eq!(text, "\"severity\" > $1::bigint", "a literal on the left flips the operator");
+        assert_eq!(
+            text, "\"severity\" > $1::bigint",
+            "a literal on the left flips the operator"
+        );
         let (text, _) = sql(&col("host_name").gt(lit("m"))).unwrap();
         assert!(text.contains("COLLATE \"C\""), "{text}");
         let (text, _) = sql(&col("source_ip").in_list(vec![lit("10.0.0.1"), lit("10.0.0.2")], true)).unwrap();
@@ -462,31 +405,13 @@ mod tests {
     #[test]
     fn filters_on_json_bytes_or_computed_values_stay_in_datafusion() {
         assert!(sql(&col("fields").eq(lit("{}"))).is_none());
-        assert!(sql(&col("severity").eq(lit("high"))).is_none(), "a type mismatch is not pushed");
+        assert!(
+            sql(&col("severity").eq(lit("high"))).is_none(),
+            "a type mismatch is not pushed"
+        );
         assert!(sql(&(col("severity") + lit(1i64)).gt(lit(2i64))).is_none());
         assert!(sql(&col("kind").eq(lit("log")).or(col("fields").eq(lit("{}")))).is_none());
         let nanos = Expr::Literal(ScalarValue::TimestampNanosecond(Some(1_500), None), None);
         assert!(sql(&col("event_time").gt(nanos)).is_none());
-    }
-
-    #[test]
-    fn conjuncts_narrow_the_file_filter_and_disjunctions_do_not() {
-        let mut f = FileFilter::default();
-        let s = schema();
-        for e in [
-            col("position").gt_eq(lit(10i64)),
-            col("position").lt(lit(50i64)),
-            col("position").between(lit(20i64), lit(90i64)),
-            col("kind").in_list(vec![lit("log"), lit("alert")], false),
-            col("kind").eq(lit("alert")),
-        ] {
-            narrow(&mut f, &translate(&e, &s).unwrap(), "event_time");
-        }
-        assert_eq!((f.min_position, f.max_position), (Some(20), Some(50)));
-        assert_eq!(f.kinds, Some(vec!["alert".to_owned()]));
-        let mut g = FileFilter::default();
-        let or = translate(&col("position").gt(lit(5i64)).or(col("position").lt(lit(2i64))), &s).unwrap();
-        narrow(&mut g, &or, "event_time");
-        assert_eq!((g.min_position, g.max_position), (None, None));
     }
 }

@@ -22,7 +22,10 @@ const COLD_URL: &str = "tidemark://cold/";
 
 /// The cold tier's URL in a session, if the engine has an object store.
 pub(crate) fn cold_url(engine: &QueryEngine) -> Option<ObjectStoreUrl> {
-    engine.objects.as_ref().map(|_| ObjectStoreUrl::parse(COLD_URL).expect("a valid constant URL"))
+    engine
+        .objects
+        .as_ref()
+        .map(|_| ObjectStoreUrl::parse(COLD_URL).expect("a valid constant URL"))
 }
 
 /// A session that sees only `scope`'s tenant, through `events` and `metrics`.
@@ -52,7 +55,10 @@ pub(crate) fn context(engine: &QueryEngine, scope: Arc<ScanScope>) -> Result<Ses
         .with_default_features()
         .build();
     let ctx = SessionContext::new_with_state(state);
-    ctx.register_table("events", Arc::new(TieredTable::new(TableDef::events(), Arc::clone(&scope))))?;
+    ctx.register_table(
+        "events",
+        Arc::new(TieredTable::new(TableDef::events(), Arc::clone(&scope))),
+    )?;
     ctx.register_table("metrics", Arc::new(TieredTable::new(TableDef::metrics(), scope)))?;
     Ok(ctx)
 }

@@ -100,8 +100,9 @@ impl Snapshot {
         })
     }
 
-    /// The tenant's registered files of `table` that may hold rows within `filter`, in
-    /// position (then recorded_at) order. Every registered file is at or below the watermark.
+    /// The tenant's files of `table` that may hold rows within `filter`, in position (then
+    /// recorded_at) order: only files at or below this snapshot's watermark, since a chunk
+    /// registered after it was taken is still read from the hot tier by this snapshot's reader.
     pub async fn files(&self, table: Table, tenant: &TenantId, filter: &FileFilter) -> store::Result<Vec<ColdFile>> {
         let rows = self
             .guard
@@ -114,6 +115,8 @@ impl Snapshot {
                  AND ($6::timestamptz IS NULL OR max_recorded_at >= $6) AND ($7::timestamptz IS NULL OR min_recorded_at <= $7) \
                  AND ($8::timestamptz IS NULL OR max_time IS NULL OR max_time >= $8) \
                  AND ($9::timestamptz IS NULL OR min_time IS NULL OR min_time <= $9) \
+                 AND (CASE WHEN table_name = 'events' THEN last_position <= $10 \
+                      ELSE $11::timestamptz IS NOT NULL AND max_recorded_at < $11 END) \
                  ORDER BY first_position NULLS LAST, min_recorded_at, id",
                 &[
                     &table.as_str(),
@@ -125,6 +128,8 @@ impl Snapshot {
                     &filter.recorded_to,
                     &filter.time_from,
                     &filter.time_to,
+                    &self.events_watermark,
+                    &self.metrics_watermark,
                 ],
             )
             .await?;

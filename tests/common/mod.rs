@@ -7,6 +7,8 @@ pub mod soc;
 
 pub mod connectors;
 
+pub mod hunt;
+
 use std::net::SocketAddr;
 use std::sync::OnceLock;
 use std::sync::atomic::{AtomicU32, Ordering};

@@ -174,7 +174,10 @@ impl ConnectorConfig {
                 return Err(ConfigError::new("config.source", "must be 1 to 200 characters"));
             }
             Some(s) if s == crate::event::ANALYST_SOURCE => {
-                return Err(ConfigError::new("config.source", format!("{s:?} is reserved for analyst actions")));
+                return Err(ConfigError::new(
+                    "config.source",
+                    format!("{s:?} is reserved for analyst actions"),
+                ));
             }
             Some(s) => s.clone(),
             None => format!("syslog:{name}"),
@@ -364,7 +367,11 @@ mod tests {
                 "config.rate_limit.burst",
             ),
             (Protocol::Udp, json!({"bind": "0.0.0.0:1", "colour": "blue"}), "config"),
-            (Protocol::Udp, json!({"bind": "0.0.0.0:1", "source": "soc"}), "config.source"),
+            (
+                Protocol::Udp,
+                json!({"bind": "0.0.0.0:1", "source": "soc"}),
+                "config.source",
+            ),
         ];
         for (protocol, config, field) in cases {
             let err = check(protocol, config.clone()).expect_err(&config.to_string());
