@@ -14,11 +14,13 @@
 //!   is timed. Anchor: as many one-event ingest requests sent at once, the same appender path
 //!   without the lock and the fold.
 
-use std::net::IpAddr;
+mod common;
+
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use anyhow::{Context, Result, bail, ensure};
+use anyhow::{Context, Result, ensure};
+use common::{cluster_conn, env_count};
 use serde_json::json;
 use tidemark::config::Settings;
 use tidemark::event::{EventKind, Role, TenantId};
@@ -26,7 +28,6 @@ use tidemark::project::{ProjectionKind, RunnerOptions};
 use tidemark::store::{self, AppendJob, Appender, ReplayFilter, Store};
 use tidemark::telemetry::Metrics;
 use tokio_postgres::NoTls;
-use tokio_postgres::config::Host;
 
 const TENANT: &str = "bench";
 const FINGERPRINTS: usize = 2_000;
@@ -56,37 +57,6 @@ async fn main() -> Result<()> {
             .await;
     }
     outcome
-}
-
-/// The test cluster's connection string; only a local cluster, since the bench creates and
-/// drops databases.
-fn cluster_conn() -> Result<String> {
-    let Ok(conn) = std::env::var("TIDEMARK_TEST_PG") else {
-        bail!("TIDEMARK_TEST_PG is not set: run the bench through scripts/with-test-cluster.sh");
-    };
-    let config: tokio_postgres::Config = conn.parse().context("parsing TIDEMARK_TEST_PG")?;
-    for host in config.get_hosts() {
-        if let Host::Tcp(name) = host {
-            let loopback = name == "localhost" || name.parse::<IpAddr>().is_ok_and(|ip| ip.is_loopback());
-            ensure!(
-                loopback,
-                "TIDEMARK_TEST_PG points at {name}; the bench only runs on a local cluster"
-            );
-        }
-    }
-    Ok(conn)
-}
-
-fn env_count(name: &str, default: usize) -> Result<usize> {
-    let Ok(text) = std::env::var(name) else {
-        return Ok(default);
-    };
-    let n: usize = text
-        .replace('_', "")
-        .parse()
-        .with_context(|| format!("{name}={text:?}"))?;
-    ensure!(n > 0, "{name} must be at least 1");
-    Ok(n)
 }
 
 /// A fresh, migrated database and its connection string.
