@@ -42,7 +42,7 @@ pub(crate) fn from_row(row: &tokio_postgres::Row) -> Result<Alert> {
     })
 }
 
-type Key = (String, i64);
+use super::Key;
 
 /// Folds `events` (alerts and actions, in position order) into version `version`.
 pub(crate) async fn apply_batch(
@@ -161,19 +161,7 @@ async fn load_newest(
 }
 
 async fn load_by_id(tx: &tokio_postgres::Transaction<'_>, version: i32, keys: &[Key]) -> Result<Vec<Alert>> {
-    if keys.is_empty() {
-        return Ok(Vec::new());
-    }
-    let (tenants, ids): (Vec<&str>, Vec<i64>) = keys.iter().map(|(t, i)| (t.as_str(), *i)).unzip();
-    let rows = tx
-        .query(
-            &format!(
-                "SELECT {COLUMNS} FROM alerts WHERE version = $1 \
-                 AND (tenant_id, id) IN (SELECT * FROM unnest($2::text[], $3::int8[]))"
-            ),
-            &[&version, &tenants, &ids],
-        )
-        .await?;
+    let rows = super::rows_by_key(tx, "alerts", COLUMNS, version, keys).await?;
     rows.iter().map(from_row).collect()
 }
 

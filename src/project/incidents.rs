@@ -43,7 +43,7 @@ fn from_row(row: &tokio_postgres::Row) -> Result<Incident> {
     })
 }
 
-type Key = (String, i64);
+use super::Key;
 
 /// Folds the actions among `events` into version `version`.
 pub(crate) async fn apply_batch(
@@ -117,19 +117,7 @@ pub(crate) async fn apply_batch(
 }
 
 async fn load(tx: &tokio_postgres::Transaction<'_>, version: i32, keys: &[Key]) -> Result<Vec<Incident>> {
-    if keys.is_empty() {
-        return Ok(Vec::new());
-    }
-    let (tenants, ids): (Vec<&str>, Vec<i64>) = keys.iter().map(|(t, i)| (t.as_str(), *i)).unzip();
-    let rows = tx
-        .query(
-            &format!(
-                "SELECT {COLUMNS} FROM incidents WHERE version = $1 \
-                 AND (tenant_id, id) IN (SELECT * FROM unnest($2::text[], $3::int8[]))"
-            ),
-            &[&version, &tenants, &ids],
-        )
-        .await?;
+    let rows = super::rows_by_key(tx, "incidents", COLUMNS, version, keys).await?;
     rows.iter().map(from_row).collect()
 }
 

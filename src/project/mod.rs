@@ -89,3 +89,29 @@ pub(crate) fn required_text(field: &str, value: &str, max: usize) -> Result<Stri
     }
     Ok(value.to_owned())
 }
+
+/// A read-model row's key: tenant and id.
+pub(crate) type Key = (String, i64);
+
+/// The rows of read-model `table` at `version` whose keys are in `keys`, with `columns`.
+pub(crate) async fn rows_by_key(
+    tx: &tokio_postgres::Transaction<'_>,
+    table: &str,
+    columns: &str,
+    version: i32,
+    keys: &[Key],
+) -> Result<Vec<tokio_postgres::Row>> {
+    if keys.is_empty() {
+        return Ok(Vec::new());
+    }
+    let (tenants, ids): (Vec<&str>, Vec<i64>) = keys.iter().map(|(t, i)| (t.as_str(), *i)).unzip();
+    Ok(tx
+        .query(
+            &format!(
+                "SELECT {columns} FROM {table} WHERE version = $1 \
+                 AND (tenant_id, id) IN (SELECT * FROM unnest($2::text[], $3::int8[]))"
+            ),
+            &[&version, &tenants, &ids],
+        )
+        .await?)
+}
