@@ -179,7 +179,7 @@ async fn tidemark_hunt(engine: &QueryEngine, tenant: &TenantId, sql: &str) -> Re
     let req = HuntRequest {
         sql: sql.to_owned(),
         limit: Some(1_000_000),
-        timeout: Some(Duration::from_secs(600)),
+        timeout: Some(Duration::from_secs(300)),
         ..HuntRequest::default()
     };
     let mut hunt = engine.hunt(tenant, req).await?;
