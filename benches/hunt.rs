@@ -250,7 +250,8 @@ fn duckdb_best(files: &[String], hunts: &[(&'static str, String)]) -> Result<Vec
 import duckdb, json, sys, time
 spec = json.load(sys.stdin)
 con = duckdb.connect()
-con.execute("CREATE VIEW events AS SELECT * FROM read_parquet(?)", [spec["files"]])
+files = ", ".join("'" + f.replace("'", "''") + "'" for f in spec["files"])
+con.execute("CREATE VIEW events AS SELECT * FROM read_parquet([" + files + "])")
 for sql in spec["hunts"]:
     rows = len(con.execute(sql).fetchall())
     best = None
