@@ -69,9 +69,9 @@ if [ "${TIDEMARK_TEST_DEPS:-0}" = 1 ]; then
   fi
 fi
 if [ "${TIDEMARK_BENCH_DEPS:-0}" = 1 ]; then
-  if ! python3 -c 'import duckdb' >/dev/null 2>&1; then
+  if ! python3 -c "import duckdb, pytz" >/dev/null 2>&1; then
     log "installing duckdb (benchmark anchor) from PyPI"
-    python3 -m pip install -q duckdb 2>&1 | grep -v "Running pip as the 'root' user" >&2 || true
+    python3 -m pip install -q duckdb pytz 2>&1 | grep -v "Running pip as the 'root' user" >&2 || true
     python3 -c 'import duckdb' || { log "duckdb is still missing"; exit 1; }
   fi
 fi
