@@ -32,21 +32,15 @@ fn micros(t: chrono::DateTime<chrono::Utc>) -> Expr {
     ))
 }
 
-/// The cold half of a scan, or `None` when no file may hold a matching row.
-pub(crate) async fn plan(
-    scope: &ScanScope,
-    def: &TableDef,
-    state: &dyn Session,
-    pushed: &[(Expr, Pred)],
-    projection: Option<&Vec<usize>>,
-    limit: Option<usize>,
-) -> Result<Option<Arc<dyn ExecutionPlan>>> {
+/// The files of `scope`'s tenant that may hold rows matching `pushed`, with the predicate
+/// that keeps their reading below the snapshot's watermark; `None` when there are none.
+pub(crate) async fn files(scope: &ScanScope, def: &TableDef, pushed: &[Pred]) -> Result<Option<(Vec<ColdFile>, Expr)>> {
     let mut filter = FileFilter {
         time_from: scope.from,
         time_to: scope.to,
         ..FileFilter::default()
     };
-    for (_, pred) in pushed {
+    for pred in pushed {
         narrow(&mut filter, pred, def.time_column);
     }
     // Files registered after the snapshot lie above its watermark and are still read hot:
@@ -68,9 +62,22 @@ pub(crate) async fn plan(
         .files(def.table, &scope.tenant, &filter)
         .await
         .map_err(ScanError::Store)?;
-    if files.is_empty() {
+    Ok((!files.is_empty()).then_some((files, below_watermark)))
+}
+
+/// The cold half of a scan, or `None` when no file may hold a matching row.
+pub(crate) async fn plan(
+    scope: &ScanScope,
+    def: &TableDef,
+    state: &dyn Session,
+    pushed: &[(Expr, Pred)],
+    projection: Option<&Vec<usize>>,
+    limit: Option<usize>,
+) -> Result<Option<Arc<dyn ExecutionPlan>>> {
+    let preds: Vec<Pred> = pushed.iter().map(|(_, p)| p.clone()).collect();
+    let Some((files, below_watermark)) = files(scope, def, &preds).await? else {
         return Ok(None);
-    }
+    };
     let Some(url) = scope.cold_url.clone() else {
         return Err(ScanError::NoObjectStore.into());
     };

@@ -1,12 +1,12 @@
-//! The hot tier's scan: one parameterized SELECT against a hypertable, read through a portal in
-//! pages of one batch each (so a query cut short stops PostgreSQL too), as Arrow batches.
+//! The hot tier's scan: one parameterized SELECT against a hypertable, streamed as Arrow batches
+//! of the session's batch size; a scan cut short cancels its query in PostgreSQL.
 
 use std::fmt;
 use std::sync::Arc;
 
 use arrow::array::{
     ArrayRef, BinaryArray, Float64Array, Int16Array, Int32Array, Int64Array, RecordBatch, RecordBatchOptions,
-    StringArray, TimestampMicrosecondArray,
+    StringArray, TimestampMicrosecondArray, TimestampNanosecondArray,
 };
 use arrow::datatypes::{DataType, SchemaRef, TimeUnit};
 use chrono::{DateTime, Utc};
@@ -20,9 +20,10 @@ use datafusion::physical_plan::stream::RecordBatchReceiverStream;
 use datafusion::physical_plan::{
     DisplayAs, DisplayFormatType, ExecutionPlan, Partitioning, PlanProperties, SendableRecordBatchStream,
 };
+use futures_util::StreamExt;
 use tokio::sync::mpsc::Sender;
 use tokio_postgres::error::SqlState;
-use tokio_postgres::types::{FromSql, ToSql};
+use tokio_postgres::types::FromSql;
 
 use super::ScanError;
 use super::pushdown::Value;
@@ -125,6 +126,32 @@ fn scan_error(e: tokio_postgres::Error) -> DataFusionError {
     }
 }
 
+/// The scan's pooled connection while its query runs. Dropped before the query ended (the hunt
+/// was cut short or timed out), it cancels the query and leaves the pool, so the next user of
+/// the connection never waits for a result nobody reads.
+struct Running {
+    client: Option<deadpool_postgres::Object>,
+    done: bool,
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        if self.done {
+            return;
+        }
+        if let Some(client) = self.client.take() {
+            let token = client.cancel_token();
+            let client = deadpool_postgres::Object::take(client);
+            tokio::spawn(async move {
+                if let Err(e) = token.cancel_query(tokio_postgres::NoTls).await {
+                    tracing::debug!(error = %e, "cancelling an abandoned hot scan");
+                }
+                drop(client);
+            });
+        }
+    }
+}
+
 async fn stream_rows(
     store: Store,
     query: &HotQuery,
@@ -133,40 +160,58 @@ async fn stream_rows(
     rows_out: Count,
     tx: Sender<Result<RecordBatch>>,
 ) -> Result<()> {
-    let mut client = store
+    let client = store
         .client()
         .await
         .map_err(|e| DataFusionError::from(ScanError::Store(e)))?;
-    let pg: &mut tokio_postgres::Client = &mut client;
+    let mut running = Running {
+        client: Some(client),
+        done: false,
+    };
+    let pg: &mut tokio_postgres::Client = running.client.as_mut().expect("set above");
     let txn = pg
         .build_transaction()
         .read_only(true)
         .start()
         .await
         .map_err(scan_error)?;
-    txn.batch_execute(&format!("SET LOCAL statement_timeout = {}", query.statement_timeout_ms))
-        .await
-        .map_err(scan_error)?;
+    // UTC: `date_trunc` and `date_bin` of a pushed-down query cut days where DataFusion does.
+    txn.batch_execute(&format!(
+        "SET LOCAL statement_timeout = {}; SET LOCAL TimeZone = 'UTC'",
+        query.statement_timeout_ms
+    ))
+    .await
+    .map_err(scan_error)?;
     let statement = txn.prepare(&query.sql).await.map_err(scan_error)?;
-    let params: Vec<&(dyn ToSql + Sync)> = query.params.iter().map(Value::as_sql).collect();
-    let portal = txn.bind(&statement, &params).await.map_err(scan_error)?;
-    let page_i32 = i32::try_from(page).unwrap_or(i32::MAX);
+    let params = query.params.iter().map(Value::as_sql);
+    // One Execute for all rows (a row-limited portal would keep PostgreSQL from planning
+    // parallel workers); the connection's bounded buffer holds PostgreSQL back when we lag.
+    let stream = txn.query_raw(&statement, params).await.map_err(scan_error)?;
+    let mut stream = std::pin::pin!(stream);
+    let mut rows = Vec::with_capacity(page);
+    let mut finished = true;
     loop {
-        let rows = txn.query_portal(&portal, page_i32).await.map_err(scan_error)?;
-        let n = rows.len();
-        if n > 0 {
+        let next = stream.next().await.transpose().map_err(scan_error)?;
+        let end = next.is_none();
+        rows.extend(next);
+        if rows.len() == page || (end && !rows.is_empty()) {
             let batch = to_batch(&schema, &rows)?;
-            rows_out.add(n);
+            rows_out.add(rows.len());
+            rows.clear();
             if tx.send(Ok(batch)).await.is_err() {
+                finished = false;
                 break;
             }
         }
-        if n < page {
+        if end {
             break;
         }
     }
-    // Read-only: nothing to commit.
-    let _ = txn.rollback().await;
+    if finished {
+        // Read-only: nothing to commit.
+        let _ = txn.rollback().await;
+        running.done = true;
+    }
     Ok(())
 }
 
@@ -196,6 +241,14 @@ fn to_batch(schema: &SchemaRef, rows: &[tokio_postgres::Row]) -> Result<RecordBa
                     .map(|t| t.map(|t| t.timestamp_micros()))
                     .collect();
                 Arc::new(TimestampMicrosecondArray::from(micros).with_timezone_opt(tz.clone()))
+            }
+            // A computed instant (`date_bin` works in nanoseconds); PostgreSQL's are microseconds.
+            DataType::Timestamp(TimeUnit::Nanosecond, tz) => {
+                let nanos: Vec<Option<i64>> = column::<DateTime<Utc>>(rows, i)?
+                    .into_iter()
+                    .map(|t| t.and_then(|t| t.timestamp_micros().checked_mul(1_000)))
+                    .collect();
+                Arc::new(TimestampNanosecondArray::from(nanos).with_timezone_opt(tz.clone()))
             }
             other => {
                 return Err(DataFusionError::Internal(format!(

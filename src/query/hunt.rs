@@ -19,8 +19,9 @@ use datafusion::scalar::ScalarValue;
 use futures_util::StreamExt;
 use serde::Serialize;
 
+use super::hot::HotExec;
 use super::table::{ScanScope, ScanStats};
-use super::{Error, QueryEngine, Result, session};
+use super::{Error, QueryEngine, Result, remote, session};
 use crate::event::TenantId;
 use crate::tier::Snapshot;
 
@@ -64,6 +65,9 @@ pub struct HuntStats {
     /// Rows returned.
     pub rows: u64,
     pub elapsed_ms: u64,
+    /// The whole query ran in PostgreSQL (every row it read was hot), so `hot_rows` counts
+    /// the rows of its answer rather than the rows it scanned.
+    pub pushed_down: bool,
 }
 
 /// A running hunt: pull batches with [`Hunt::next_batch`]; the tiers' snapshot is held until
@@ -87,6 +91,7 @@ pub struct Hunt {
 #[derive(Clone)]
 pub struct Progress {
     plan: Arc<dyn ExecutionPlan>,
+    pushed_down: bool,
     scans: Arc<ScanStats>,
     rows: Arc<AtomicU64>,
     started: Instant,
@@ -105,6 +110,7 @@ impl Progress {
             cold_bytes: self.scans.cold_bytes.load(Ordering::Relaxed),
             rows: self.rows.load(Ordering::Relaxed),
             elapsed_ms: self.started.elapsed().as_millis() as u64,
+            pushed_down: self.pushed_down,
         }
     }
 
@@ -190,13 +196,33 @@ impl QueryEngine {
             // One row past the limit tells a complete result from a cut one.
             df = df.limit(0, Some(limit + 1)).map_err(df_error)?;
         }
-        let physical = df.create_physical_plan().await.map_err(df_error)?;
+        let state = ctx.state();
+        let optimized = state.optimize(df.logical_plan()).map_err(df_error)?;
+        let (physical, pushed_down): (Arc<dyn ExecutionPlan>, _) =
+            match remote::compile(&optimized).await.map_err(df_error)? {
+                Some((store, query)) => {
+                    tracing::debug!(sql = %query.sql, "hunt runs whole in PostgreSQL");
+                    let schema = Arc::clone(optimized.schema().inner());
+                    (Arc::new(HotExec::new(store, query, schema)), true)
+                }
+                None => {
+                    let planner = state.query_planner();
+                    (
+                        planner
+                            .create_physical_plan(&optimized, &state)
+                            .await
+                            .map_err(df_error)?,
+                        false,
+                    )
+                }
+            };
         let stream = execute_stream(Arc::clone(&physical), ctx.task_ctx()).map_err(df_error)?;
         Ok(Hunt {
             schema: stream.schema(),
             stream: Some(stream),
             progress: Progress {
                 plan: physical,
+                pushed_down,
                 scans: stats,
                 rows: Arc::default(),
                 started,

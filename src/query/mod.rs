@@ -12,6 +12,7 @@ pub mod named;
 pub mod output;
 mod prune;
 mod pushdown;
+mod remote;
 mod session;
 mod table;
 

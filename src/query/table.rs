@@ -6,7 +6,7 @@ use std::fmt;
 use std::sync::Arc;
 use std::sync::atomic::AtomicU64;
 
-use arrow::datatypes::SchemaRef;
+use arrow::datatypes::{Schema, SchemaRef};
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use datafusion::catalog::{Session, TableProvider};
@@ -82,15 +82,30 @@ impl TieredTable {
         TieredTable { def, scope }
     }
 
-    /// The hot half: the tenant, the watermark and the time range always; then the pushed filters.
-    fn hot_query(&self, pushed: &[(Expr, Pred)], projection: &SchemaRef, limit: Option<usize>) -> HotQuery {
+    pub(crate) fn def(&self) -> &TableDef {
+        &self.def
+    }
+
+    pub(crate) fn scope(&self) -> &Arc<ScanScope> {
+        &self.scope
+    }
+
+    /// The hot half's SELECT, its parameters bound in `b` (whose text is left as it was): the
+    /// tenant, the watermark and the time range always; then the pushed filters.
+    pub(crate) fn hot_select(
+        &self,
+        b: &mut SqlBuilder,
+        pushed: &[Pred],
+        projection: &Schema,
+        limit: Option<usize>,
+    ) -> String {
+        let outer = std::mem::take(&mut b.sql);
         let scope = &self.scope;
         let columns: Vec<String> = projection
             .fields()
             .iter()
             .map(|f| schema::select_expr(f.name()))
             .collect();
-        let mut b = SqlBuilder::default();
         let tenant = b.bind(Value::Text(scope.tenant.as_str().to_owned()));
         b.sql = format!(
             "SELECT {} FROM {} WHERE tenant_id = {tenant}",
@@ -118,18 +133,14 @@ impl TieredTable {
             let p = b.bind(Value::Time(to));
             b.sql.push_str(&format!(" AND \"{time}\" < {p}"));
         }
-        for (_, pred) in pushed {
+        for pred in pushed {
             b.sql.push_str(" AND ");
             b.push_pred(pred);
         }
         if let Some(limit) = limit {
             b.sql.push_str(&format!(" LIMIT {limit}"));
         }
-        HotQuery {
-            sql: b.sql,
-            params: b.params,
-            statement_timeout_ms: scope.statement_timeout_ms,
-        }
+        std::mem::replace(&mut b.sql, outer)
     }
 }
 
@@ -178,11 +189,15 @@ impl TableProvider for TieredTable {
             Some(p) => Arc::new(self.def.schema.project(p)?),
             None => Arc::clone(&self.def.schema),
         };
-        let hot = HotExec::new(
-            self.scope.store.clone(),
-            self.hot_query(&pushed, &projected, limit),
-            projected,
-        );
+        let preds: Vec<Pred> = pushed.iter().map(|(_, p)| p.clone()).collect();
+        let mut b = SqlBuilder::default();
+        let sql = self.hot_select(&mut b, &preds, &projected, limit);
+        let query = HotQuery {
+            sql,
+            params: b.params,
+            statement_timeout_ms: self.scope.statement_timeout_ms,
+        };
+        let hot = HotExec::new(self.scope.store.clone(), query, projected);
         let hot: Arc<dyn ExecutionPlan> = Arc::new(hot);
         match cold::plan(&self.scope, &self.def, state, &pushed, projection, limit).await? {
             Some(cold) => UnionExec::try_new(vec![hot, cold]),

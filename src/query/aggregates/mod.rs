@@ -108,6 +108,7 @@ pub(crate) fn add(a: &mut HuntStats, b: &HuntStats) {
     a.cold_files += b.cold_files;
     a.cold_bytes += b.cold_bytes;
     a.elapsed_ms += b.elapsed_ms;
+    a.pushed_down &= b.pushed_down;
 }
 
 /// Column `i` of every batch cast to `ty`.
