@@ -250,6 +250,8 @@ fn duckdb_best(files: &[String], hunts: &[(&'static str, String)]) -> Result<Vec
 import duckdb, json, sys, time
 spec = json.load(sys.stdin)
 con = duckdb.connect()
+# Timestamps with a zone are truncated in UTC, as Tidemark and PostgreSQL (set to UTC) do.
+con.execute("SET TimeZone = 'UTC'")
 files = ", ".join("'" + f.replace("'", "''") + "'" for f in spec["files"])
 con.execute("CREATE VIEW events AS SELECT * FROM read_parquet([" + files + "])")
 for sql in spec["hunts"]:

@@ -69,6 +69,9 @@ pub struct Settings {
     /// Rows a hunt returns when the request names no limit, and the most it may name.
     pub hunt_default_rows: usize,
     pub hunt_max_rows: usize,
+    /// Hunts (and aggregates, named queries) running at once; more wait for a slot within
+    /// their timeout. Each holds up to its memory limit and a database connection per scan.
+    pub hunt_max_concurrent: usize,
     /// The named queries (`*.sql`).
     pub queries_dir: PathBuf,
 }
@@ -100,6 +103,7 @@ impl Default for Settings {
             hunt_max_timeout_ms: 300_000,
             hunt_default_rows: 10_000,
             hunt_max_rows: 1_000_000,
+            hunt_max_concurrent: 4,
             queries_dir: PathBuf::from("queries"),
         }
     }
@@ -164,6 +168,7 @@ impl Settings {
         env!("TIDEMARK_HUNT_MAX_TIMEOUT_MS", self.hunt_max_timeout_ms);
         env!("TIDEMARK_HUNT_DEFAULT_ROWS", self.hunt_default_rows);
         env!("TIDEMARK_HUNT_MAX_ROWS", self.hunt_max_rows);
+        env!("TIDEMARK_HUNT_MAX_CONCURRENT", self.hunt_max_concurrent);
         env!("TIDEMARK_QUERIES_DIR", self.queries_dir);
         if let Some(url) = get("TIDEMARK_OBJECT_STORE_URL").filter(|u| !u.is_empty()) {
             self.object_store_url = Some(url);

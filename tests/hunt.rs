@@ -356,7 +356,7 @@ async fn hostile_sql_never_shows_another_tenants_rows() {
         "{plan}"
     );
     assert!(
-        plan.contains("\"severity\" > $4::bigint"),
+        plan.contains("\"severity\" > $3::bigint"),
         "the filter runs in PostgreSQL, as a parameter: {plan}"
     );
     let hot = plan.lines().find(|l| l.contains("HotExec")).unwrap();
@@ -455,6 +455,45 @@ async fn a_query_past_its_timeout_gets_408_and_the_server_keeps_answering() {
         app.hunt_rows(&acme, "SELECT count(*) AS n FROM events").await[0]["n"],
         json!(N)
     );
+}
+
+#[tokio::test]
+async fn hunts_beyond_the_concurrency_limit_wait_for_a_slot_within_their_timeout() {
+    let settings = Settings {
+        hunt_max_concurrent: 1,
+        ..Settings::default()
+    };
+    let (app, acme, _) = two_tenants(settings).await;
+    let app = Arc::new(app);
+    let slow = {
+        let (app, acme) = (Arc::clone(&app), acme.clone());
+        tokio::spawn(async move {
+            app.hunt(&acme, json!({ "sql": SLOW, "timeout_ms": 3_000 }))
+                .await
+                .status()
+        })
+    };
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    // The one slot is taken: a short hunt gives up when its own timeout passes while waiting.
+    let resp = app
+        .hunt(
+            &acme,
+            json!({ "sql": "SELECT count(*) AS n FROM events", "timeout_ms": 300 }),
+        )
+        .await;
+    assert_eq!(resp.status(), 503);
+    assert_eq!(resp.headers()["retry-after"], "1");
+    let body: Value = resp.json().await.unwrap();
+    assert_eq!(body["code"], "busy", "{body}");
+    // A patient one runs as soon as the slow hunt times out and gives the slot back.
+    let waited = app
+        .hunt_ok(
+            &acme,
+            json!({ "sql": "SELECT count(*) AS n FROM events", "timeout_ms": 20_000 }),
+        )
+        .await;
+    assert_eq!(waited["rows"][0]["n"], json!(N));
+    assert_eq!(slow.await.unwrap(), 408);
 }
 
 #[tokio::test]

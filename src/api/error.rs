@@ -128,6 +128,7 @@ fn query_status(e: &query::Error) -> (StatusCode, &'static str, Option<&'static 
         Q::BadRequest(_) => (StatusCode::BAD_REQUEST, "bad_request", None),
         Q::MemoryExceeded { .. } => (StatusCode::UNPROCESSABLE_ENTITY, "memory_limit_exceeded", None),
         Q::Timeout(_) => (StatusCode::REQUEST_TIMEOUT, "query_timeout", None),
+        Q::Busy(_) => (StatusCode::SERVICE_UNAVAILABLE, "busy", Some("1")),
         Q::UnknownQuery(_) => (StatusCode::NOT_FOUND, "not_found", None),
         Q::NoObjectStore => (StatusCode::SERVICE_UNAVAILABLE, "no_object_store", None),
         Q::Store(store::Error::Overloaded { .. }) => (StatusCode::SERVICE_UNAVAILABLE, "overloaded", Some("1")),

@@ -168,25 +168,19 @@ async fn stream_rows(
         client: Some(client),
         done: false,
     };
-    let pg: &mut tokio_postgres::Client = running.client.as_mut().expect("set above");
-    let txn = pg
-        .build_transaction()
-        .read_only(true)
-        .start()
-        .await
-        .map_err(scan_error)?;
+    let pg: &tokio_postgres::Client = running.client.as_ref().expect("set above");
     // UTC: `date_trunc` and `date_bin` of a pushed-down query cut days where DataFusion does.
-    txn.batch_execute(&format!(
-        "SET LOCAL statement_timeout = {}; SET LOCAL TimeZone = 'UTC'",
+    pg.batch_execute(&format!(
+        "BEGIN READ ONLY; SET LOCAL statement_timeout = {}; SET LOCAL TimeZone = 'UTC'",
         query.statement_timeout_ms
     ))
     .await
     .map_err(scan_error)?;
-    let statement = txn.prepare(&query.sql).await.map_err(scan_error)?;
-    let params = query.params.iter().map(Value::as_sql);
-    // One Execute for all rows (a row-limited portal would keep PostgreSQL from planning
-    // parallel workers); the connection's bounded buffer holds PostgreSQL back when we lag.
-    let stream = txn.query_raw(&statement, params).await.map_err(scan_error)?;
+    // Parse, bind and execute in one round trip, all rows in one Execute (a row-limited portal
+    // would keep PostgreSQL from planning parallel workers); the connection's bounded buffer
+    // holds PostgreSQL back when we lag.
+    let params = query.params.iter().map(|v| (v.as_sql(), v.pg_type()));
+    let stream = pg.query_typed_raw(&query.sql, params).await.map_err(scan_error)?;
     let mut stream = std::pin::pin!(stream);
     let mut rows = Vec::with_capacity(page);
     let mut finished = true;
@@ -207,9 +201,8 @@ async fn stream_rows(
             break;
         }
     }
-    if finished {
-        // Read-only: nothing to commit.
-        let _ = txn.rollback().await;
+    // Read-only: nothing to commit. A connection left mid-transaction never returns to the pool.
+    if finished && pg.batch_execute("ROLLBACK").await.is_ok() {
         running.done = true;
     }
     Ok(())

@@ -18,6 +18,7 @@ use datafusion::physical_plan::{ExecutionPlan, execute_stream};
 use datafusion::scalar::ScalarValue;
 use futures_util::StreamExt;
 use serde::Serialize;
+use tokio::sync::OwnedSemaphorePermit;
 
 use super::hot::HotExec;
 use super::table::{ScanScope, ScanStats};
@@ -77,6 +78,8 @@ pub struct Hunt {
     stream: Option<SendableRecordBatchStream>,
     progress: Progress,
     snapshot: Option<Arc<Snapshot>>,
+    /// This hunt's place among the queries allowed to run at once, given back at the end.
+    slot: Option<OwnedSemaphorePermit>,
     /// The first batch, read before answering so that most failures still get a status code.
     pending: Option<RecordBatch>,
     deadline: tokio::time::Instant,
@@ -153,11 +156,18 @@ impl QueryEngine {
             return Err(Error::BadRequest("`from` must be before `to`".into()));
         }
         let deadline = tokio::time::Instant::now() + timeout;
+        // Waiting for a slot counts against the timeout; a hunt that never got one is Busy.
+        let slot = Arc::clone(&self.slots).acquire_owned();
+        let slot = match tokio::time::timeout_at(deadline, slot).await {
+            Ok(Ok(slot)) => slot,
+            _ => return Err(Error::Busy(self.limits.max_concurrent)),
+        };
         let start = self.start(tenant, req, limit, timeout, started);
         let mut hunt = tokio::time::timeout_at(deadline, start)
             .await
             .map_err(|_| Error::Timeout(timeout.as_millis() as u64))??;
         hunt.deadline = deadline;
+        hunt.slot = Some(slot);
         Ok(hunt)
     }
 
@@ -229,6 +239,7 @@ impl QueryEngine {
                 failure: Arc::default(),
             },
             snapshot: Some(snapshot),
+            slot: None,
             pending: None,
             deadline: tokio::time::Instant::now() + timeout,
             timeout,
@@ -299,6 +310,7 @@ impl Hunt {
     /// Stops the plan and ends the snapshot.
     async fn finish(&mut self) {
         self.stream = None;
+        self.slot = None;
         if let Some(snapshot) = self.snapshot.take()
             && let Ok(snapshot) = Arc::try_unwrap(snapshot)
         {

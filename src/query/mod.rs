@@ -22,6 +22,7 @@ use std::time::Duration;
 
 use datafusion::error::DataFusionError;
 use object_store::ObjectStore;
+use tokio::sync::Semaphore;
 
 use crate::config::Settings;
 use crate::store::{self, Store};
@@ -47,6 +48,8 @@ pub enum Error {
     MemoryExceeded { limit_mib: usize, detail: String },
     #[error("the query did not finish within {0} ms; narrow the time range or raise timeout_ms")]
     Timeout(u64),
+    #[error("{0} queries are already running; try again shortly")]
+    Busy(usize),
     #[error("named query {0:?} does not exist")]
     UnknownQuery(String),
     #[error("the cold tier holds data for this query but its object store is not available")]
@@ -115,6 +118,8 @@ pub struct QueryLimits {
     pub max_timeout: Duration,
     pub default_rows: usize,
     pub max_rows: usize,
+    /// Queries running at once per engine (or per [`QueryOptions`], shared by the API's engines).
+    pub max_concurrent: usize,
 }
 
 impl Default for QueryLimits {
@@ -125,6 +130,7 @@ impl Default for QueryLimits {
             max_timeout: Duration::from_secs(300),
             default_rows: 10_000,
             max_rows: 1_000_000,
+            max_concurrent: 4,
         }
     }
 }
@@ -137,6 +143,7 @@ impl From<&Settings> for QueryLimits {
             max_timeout: Duration::from_millis(s.hunt_max_timeout_ms.max(1)),
             default_rows: s.hunt_default_rows.clamp(1, s.hunt_max_rows.max(1)),
             max_rows: s.hunt_max_rows.max(1),
+            max_concurrent: s.hunt_max_concurrent.max(1),
         }
     }
 }
@@ -147,23 +154,30 @@ pub struct QueryOptions {
     pub limits: QueryLimits,
     /// Where the named queries (`*.sql`) are read from.
     pub queries_dir: PathBuf,
+    /// The running queries' slots, shared by every engine the API builds.
+    pub slots: Arc<Semaphore>,
+}
+
+impl QueryOptions {
+    fn new(limits: QueryLimits, queries_dir: PathBuf) -> Self {
+        let slots = Arc::new(Semaphore::new(limits.max_concurrent));
+        QueryOptions {
+            limits,
+            queries_dir,
+            slots,
+        }
+    }
 }
 
 impl Default for QueryOptions {
     fn default() -> Self {
-        QueryOptions {
-            limits: QueryLimits::default(),
-            queries_dir: PathBuf::from("queries"),
-        }
+        QueryOptions::new(QueryLimits::default(), PathBuf::from("queries"))
     }
 }
 
 impl From<&Settings> for QueryOptions {
     fn from(s: &Settings) -> Self {
-        QueryOptions {
-            limits: QueryLimits::from(s),
-            queries_dir: s.queries_dir.clone(),
-        }
+        QueryOptions::new(QueryLimits::from(s), s.queries_dir.clone())
     }
 }
 
@@ -173,15 +187,26 @@ pub struct QueryEngine {
     pub(crate) store: Store,
     pub(crate) objects: Option<Arc<dyn ObjectStore>>,
     pub(crate) limits: Arc<QueryLimits>,
+    /// A query holds one from planning to its last batch.
+    pub(crate) slots: Arc<Semaphore>,
 }
 
 impl QueryEngine {
+    /// An engine with its own `limits.max_concurrent` slots.
     pub fn new(store: Store, objects: Option<Arc<dyn ObjectStore>>, limits: QueryLimits) -> Self {
+        let slots = Arc::new(Semaphore::new(limits.max_concurrent));
         QueryEngine {
             store,
             objects,
             limits: Arc::new(limits),
+            slots,
         }
+    }
+
+    /// The same engine, sharing `slots` with others.
+    pub fn with_slots(mut self, slots: Arc<Semaphore>) -> Self {
+        self.slots = slots;
+        self
     }
 
     pub fn limits(&self) -> &QueryLimits {

@@ -6,7 +6,7 @@ use arrow::datatypes::{DataType, Schema};
 use chrono::{DateTime, Utc};
 use datafusion::logical_expr::{Between, BinaryExpr, Expr, Like, Operator};
 use datafusion::scalar::ScalarValue;
-use tokio_postgres::types::ToSql;
+use tokio_postgres::types::{ToSql, Type};
 
 /// Most values of an `IN` list pushed down; longer lists are left to DataFusion.
 const MAX_IN_LIST: usize = 1_000;
@@ -30,12 +30,21 @@ impl Value {
         }
     }
 
-    fn pg_type(&self) -> &'static str {
+    fn pg_type_name(&self) -> &'static str {
         match self {
             Value::Int(_) => "bigint",
             Value::Float(_) => "double precision",
             Value::Text(_) => "text",
             Value::Time(_) => "timestamptz",
+        }
+    }
+
+    pub(crate) fn pg_type(&self) -> Type {
+        match self {
+            Value::Int(_) => Type::INT8,
+            Value::Float(_) => Type::FLOAT8,
+            Value::Text(_) => Type::TEXT,
+            Value::Time(_) => Type::TIMESTAMPTZ,
         }
     }
 }
@@ -285,6 +294,22 @@ pub(crate) fn translate(expr: &Expr, schema: &Schema) -> Option<Pred> {
     }
 }
 
+/// `text` as an address PostgreSQL's `host()` prints exactly so: then `ip = text::inet` selects
+/// the rows `host(ip) = text` does, without converting every row's address to text.
+fn canonical_ip(text: &str) -> Option<std::net::IpAddr> {
+    let ip: std::net::IpAddr = text.parse().ok()?;
+    let plain = match ip {
+        std::net::IpAddr::V4(_) => true,
+        // PostgreSQL prints IPv4-mapped and -compatible addresses in dotted form.
+        std::net::IpAddr::V6(v6) => v6.to_ipv4().is_none(),
+    };
+    (plain && ip.to_string() == text).then_some(ip)
+}
+
+fn is_ip_column(col: &str) -> bool {
+    matches!(col, "source_ip" | "destination_ip")
+}
+
 /// The PostgreSQL expression of column `col`, in the type the Arrow schema gives it.
 pub(crate) fn pg_column(col: &str) -> String {
     match col {
@@ -303,7 +328,7 @@ pub(crate) struct SqlBuilder {
 impl SqlBuilder {
     /// Appends `value` as the next parameter and returns its placeholder, typed.
     pub(crate) fn bind(&mut self, value: Value) -> String {
-        let ty = value.pg_type();
+        let ty = value.pg_type_name();
         self.params.push(value);
         format!("${}::{ty}", self.params.len())
     }
@@ -311,6 +336,27 @@ impl SqlBuilder {
     /// Appends `pred` as SQL.
     pub(crate) fn push_pred(&mut self, pred: &Pred) {
         match pred {
+            Pred::Cmp {
+                col,
+                op: op @ (Op::Eq | Op::NotEq),
+                value: Value::Text(text),
+            } if is_ip_column(col) && canonical_ip(text).is_some() => {
+                let p = self.bind(Value::Text(text.clone()));
+                self.sql.push_str(&format!("\"{col}\" {} {p}::inet", op.sql()));
+            }
+            Pred::In { col, values, negated }
+                if is_ip_column(col)
+                    && values
+                        .iter()
+                        .all(|v| matches!(v, Value::Text(t) if canonical_ip(t).is_some())) =>
+            {
+                let list: Vec<String> = values
+                    .iter()
+                    .map(|v| format!("{}::inet", self.bind(v.clone())))
+                    .collect();
+                let not = if *negated { " NOT" } else { "" };
+                self.sql.push_str(&format!("\"{col}\"{not} IN ({})", list.join(", ")));
+            }
             Pred::Cmp { col, op, value } => {
                 // Text order follows bytes in DataFusion; "C" makes PostgreSQL agree.
                 let collate = if matches!(value, Value::Text(_)) && !matches!(op, Op::Eq | Op::NotEq) {
@@ -399,7 +445,32 @@ mod tests {
         let (text, _) = sql(&col("host_name").gt(lit("m"))).unwrap();
         assert!(text.contains("COLLATE \"C\""), "{text}");
         let (text, _) = sql(&col("source_ip").in_list(vec![lit("10.0.0.1"), lit("10.0.0.2")], true)).unwrap();
-        assert_eq!(text, "host(\"source_ip\") NOT IN ($1::text, $2::text)");
+        assert_eq!(text, "\"source_ip\" NOT IN ($1::text::inet, $2::text::inet)");
+    }
+
+    #[test]
+    fn addresses_compare_as_inet_only_where_host_prints_the_literal_back() {
+        let (text, params) = sql(&col("source_ip").eq(lit("2001:db8::1"))).unwrap();
+        assert_eq!(text, "\"source_ip\" = $1::text::inet");
+        assert_eq!(params, vec![Value::Text("2001:db8::1".into())]);
+        // Not how host() prints them: a text comparison keeps them matching nothing, as in Parquet.
+        for odd in [
+            "10.0.0.01",
+            "2001:DB8::1",
+            "::ffff:10.0.0.1",
+            "10.0.0.1/32",
+            "not an address",
+        ] {
+            let (text, _) = sql(&col("source_ip").eq(lit(odd))).unwrap();
+            assert_eq!(text, "host(\"source_ip\") = $1::text", "{odd}");
+        }
+        let (text, _) = sql(&col("destination_ip").in_list(vec![lit("10.0.0.1"), lit("10.0.0.01")], false)).unwrap();
+        assert_eq!(text, "host(\"destination_ip\") IN ($1::text, $2::text)");
+        let (text, _) = sql(&col("source_ip").gt(lit("10.0.0.1"))).unwrap();
+        assert!(
+            text.starts_with("host(\"source_ip\") COLLATE"),
+            "ordering stays textual: {text}"
+        );
     }
 
     #[test]

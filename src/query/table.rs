@@ -113,10 +113,12 @@ impl TieredTable {
             self.def.table.as_str()
         );
         match self.def.table {
-            Table::Events => {
+            // With nothing cold the bound would only cost PostgreSQL its index-only scans.
+            Table::Events if scope.snapshot.events_watermark > 0 => {
                 let p = b.bind(Value::Int(scope.snapshot.events_watermark));
                 b.sql.push_str(&format!(" AND position > {p}"));
             }
+            Table::Events => {}
             Table::Metrics => {
                 if let Some(w) = scope.snapshot.metrics_watermark {
                     let p = b.bind(Value::Time(w));

@@ -98,11 +98,13 @@ fn is_resource_error(e: &tokio_postgres::Error) -> bool {
         .is_some_and(|c| c.code().starts_with("40") || c.code().starts_with("53") || *c == SqlState::LOCK_NOT_AVAILABLE)
 }
 
-/// Connections to the database: a pool for requests, and the settings to open dedicated
-/// connections (the appender keeps one of its own).
+/// Connections to the database: a pool for requests, a second pool for readers' tier
+/// snapshots (held for a whole hunt or replay page, so they never take a request's place), and
+/// the settings to open dedicated connections (the appender keeps one of its own).
 #[derive(Clone)]
 pub struct Store {
     pool: Pool,
+    snapshots: Pool,
     config: Arc<tokio_postgres::Config>,
 }
 
@@ -115,25 +117,34 @@ impl Store {
         if config.get_application_name().is_none() {
             config.application_name("tidemark");
         }
-        let manager = Manager::from_config(
-            config.clone(),
-            NoTls,
-            ManagerConfig {
-                recycling_method: RecyclingMethod::Fast,
-            },
-        );
-        let pool = Pool::builder(manager)
-            .max_size(max_connections)
-            .runtime(Runtime::Tokio1)
-            .wait_timeout(Some(Duration::from_secs(10)))
-            .create_timeout(Some(Duration::from_secs(5)))
-            .recycle_timeout(Some(Duration::from_secs(5)))
-            .build()
-            .map_err(|e| Error::Unavailable(format!("cannot build the connection pool: {e}")))?;
+        let pool = |size: usize| {
+            let manager = Manager::from_config(
+                config.clone(),
+                NoTls,
+                ManagerConfig {
+                    recycling_method: RecyclingMethod::Fast,
+                },
+            );
+            Pool::builder(manager)
+                .max_size(size)
+                .runtime(Runtime::Tokio1)
+                .wait_timeout(Some(Duration::from_secs(10)))
+                .create_timeout(Some(Duration::from_secs(5)))
+                .recycle_timeout(Some(Duration::from_secs(5)))
+                .build()
+                .map_err(|e| Error::Unavailable(format!("cannot build the connection pool: {e}")))
+        };
         Ok(Store {
-            pool,
+            pool: pool(max_connections)?,
+            snapshots: pool(max_connections)?,
             config: Arc::new(config),
         })
+    }
+
+    /// A connection for a tier snapshot's lock, from its own pool: a warm connection costs a
+    /// fraction of a new one, whose first queries load the catalog.
+    pub(crate) async fn snapshot_client(&self) -> Result<deadpool_postgres::Object> {
+        Ok(self.snapshots.get().await?)
     }
 
     pub(crate) async fn client(&self) -> Result<deadpool_postgres::Object> {

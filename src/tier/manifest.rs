@@ -71,8 +71,8 @@ pub struct FileFilter {
 
 /// A consistent view of the two tiers for one reader; hold it until the reading is done.
 pub struct Snapshot {
-    /// The connection holding the shared handoff lock; the lock goes with it.
-    guard: tokio_postgres::Client,
+    /// The connection holding the shared handoff lock.
+    guard: LockHolder,
     /// Events with `position <= events_watermark` are cold; the rest are hot. 0: none cold.
     pub events_watermark: i64,
     /// Metrics with `recorded_at < metrics_watermark` are cold; `None`: none cold.
@@ -80,9 +80,13 @@ pub struct Snapshot {
 }
 
 impl Snapshot {
-    /// Takes the shared handoff lock on a new connection and reads the watermarks.
+    /// Takes the shared handoff lock on a pooled connection and reads the watermarks.
     pub async fn take(store: &Store) -> store::Result<Snapshot> {
-        let guard = store.connect().await?;
+        let guard = LockHolder {
+            client: Some(store.snapshot_client().await?),
+            // From before asking: a lock query that fails midway may still have taken it.
+            locked: true,
+        };
         guard
             .execute("SELECT pg_advisory_lock_shared($1)", &[&HANDOFF_LOCK])
             .await?;
@@ -136,14 +140,62 @@ impl Snapshot {
         Ok(rows.iter().map(cold_file).collect())
     }
 
-    /// Ends the snapshot now (dropping it does the same when its connection closes).
-    pub async fn release(self) {
-        let _ = self
+    /// Every tenant's event files at or below this snapshot's watermark, in position order: the
+    /// whole cold tier of the log, as `verify` walks it.
+    pub async fn event_files(&self) -> store::Result<Vec<ColdFile>> {
+        let rows = self
             .guard
-            .execute("SELECT pg_advisory_unlock_shared($1)", &[&HANDOFF_LOCK])
-            .await;
+            .query(
+                &format!(
+                    "SELECT {FILE_COLUMNS} FROM cold_files WHERE table_name = 'events' AND last_position <= $1 \
+                     ORDER BY first_position, id"
+                ),
+                &[&self.events_watermark],
+            )
+            .await?;
+        Ok(rows.iter().map(cold_file).collect())
+    }
+
+    /// Ends the snapshot now; the connection goes back to its pool.
+    pub async fn release(mut self) {
+        let unlocked = self
+            .guard
+            .query_one("SELECT pg_advisory_unlock_shared($1)", &[&HANDOFF_LOCK])
+            .await
+            .is_ok_and(|row| row.get::<_, bool>(0));
+        self.guard.locked = !unlocked;
     }
 }
+
+/// A pooled connection that may hold the shared handoff lock. Dropped while it may (a reader
+/// ended without `release`, or unlocking failed), it leaves the pool and closes, which ends
+/// the lock, so the pool never hands out a connection still holding it.
+struct LockHolder {
+    client: Option<deadpool_postgres::Object>,
+    locked: bool,
+}
+
+impl std::ops::Deref for LockHolder {
+    type Target = tokio_postgres::Client;
+
+    fn deref(&self) -> &tokio_postgres::Client {
+        self.client.as_ref().expect("held until dropped")
+    }
+}
+
+impl Drop for LockHolder {
+    fn drop(&mut self) {
+        if let Some(client) = self.client.take()
+            && self.locked
+        {
+            drop(deadpool_postgres::Object::take(client));
+        }
+    }
+}
+
+/// The `cold_files` columns [`cold_file`] reads, in its order.
+const FILE_COLUMNS: &str = "id, table_name, chunk, tenant_id, kind, path, first_position, last_position, \
+     min_recorded_at, max_recorded_at, min_time, max_time, row_count, bytes, sha256";
 
 fn cold_file(row: &tokio_postgres::Row) -> ColdFile {
     ColdFile {
