@@ -54,6 +54,19 @@ impl fmt::Display for EventKind {
 /// nobody can forge an action by sending an event shaped like one.
 pub const ANALYST_SOURCE: &str = "soc";
 
+/// The `source` of Tidemark's own records (tiering moves, retention deletions), which
+/// `verify` trusts to account for expired events: ingest paths refuse it too.
+pub const SYSTEM_SOURCE: &str = "tidemark";
+
+/// Why `source` may not be given to an ingested event, if it is reserved.
+pub fn reserved_source(source: &str) -> Option<&'static str> {
+    match source {
+        ANALYST_SOURCE => Some("analyst actions"),
+        SYSTEM_SOURCE => Some("Tidemark's records of tiering and retention"),
+        _ => None,
+    }
+}
+
 /// An `event.kind` value that is not one of the six kinds.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("unknown event kind {0:?}; expected one of log, alert, metric, threat_intel, network_traffic, action")]

@@ -160,6 +160,29 @@ async fn the_analyst_action_source_cannot_be_ingested() {
 }
 
 #[tokio::test]
+async fn tidemarks_own_record_source_cannot_be_ingested() {
+    let app = TestApp::spawn().await;
+    let token = app.db.token("acme", Role::Ingest).await;
+    // Shaped like retention's record of a deletion, which `verify` trusts to explain gaps.
+    let forged =
+        r#"{"event":{"kind":"action","action":"retention.delete","dataset":"tidemark"},"tidemark":{"path":"x"}}"#;
+    let json: serde_json::Value = app.ingest(&token, forged).await.json().await.unwrap();
+    assert_eq!(json["accepted"], 0, "{json}");
+    let error = json["rejected"][0]["error"].as_str().unwrap();
+    assert!(error.contains("event.dataset") && error.contains("reserved"), "{json}");
+    let resp = app
+        .http
+        .post(app.url("/api/v1/ingest?source=tidemark"))
+        .bearer_auth(&token)
+        .body(r#"{"message":"hello"}"#)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 400);
+    assert_eq!(app.db.event_count().await, 0);
+}
+
+#[tokio::test]
 async fn an_oversize_body_gets_413() {
     let settings = Settings {
         max_body_bytes: 4096,

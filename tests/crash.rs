@@ -268,7 +268,7 @@ async fn acknowledged_events_survive_a_kill_9_of_the_server_exactly_once() {
         .get(0);
     assert_eq!(indexed, n, "every stored event must have its idempotency key");
 
-    let report = tidemark::store::verify_chain(&db.store, |_| {}).await.unwrap();
+    let report = tidemark::store::verify_chain(&db.store, None, |_| {}).await.unwrap();
     assert!(report.is_intact(), "hash chain broken after the crash: {report:?}");
     assert_eq!(report.events_checked, n as u64);
 
@@ -327,7 +327,7 @@ async fn acknowledged_events_survive_a_kill_9_of_the_server_exactly_once() {
     let after: Vec<(String, i64)> = rows.iter().map(|r| (r.get(0), r.get(1))).collect();
     let expected: Vec<(String, i64)> = fresh.iter().cloned().zip(n + 1..=n + 5).collect();
     assert_eq!(after, expected);
-    let report = tidemark::store::verify_chain(&db.store, |_| {}).await.unwrap();
+    let report = tidemark::store::verify_chain(&db.store, None, |_| {}).await.unwrap();
     assert!(report.is_intact(), "hash chain broken after the restart: {report:?}");
     assert_eq!(report.events_checked, n as u64 + 5);
 

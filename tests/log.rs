@@ -94,7 +94,7 @@ async fn concurrent_ingest_gives_positions_one_to_n_and_stores_each_acknowledged
         .map(|e| e["tidemark"]["position"].as_i64().unwrap())
         .collect();
     assert_eq!(positions, (1..=n).collect::<Vec<_>>());
-    let report = verify_chain(&app.db.store, |_| {}).await.unwrap();
+    let report = verify_chain(&app.db.store, None, |_| {}).await.unwrap();
     assert!(report.is_intact(), "{report:?}");
     assert_eq!(report.events_checked as i64, n);
 }
@@ -193,7 +193,7 @@ async fn verify_passes_on_an_intact_chain_and_names_the_first_tampered_batch() {
         let body: String = (0..5).map(|i| ssh_event(b * 5 + i, None) + "\n").collect();
         assert_eq!(app.ingest(&token, body).await.status(), 200);
     }
-    let report = verify_chain(&app.db.store, |_| {}).await.unwrap();
+    let report = verify_chain(&app.db.store, None, |_| {}).await.unwrap();
     assert_eq!((report.batches_checked, report.events_checked), (4, 20));
     assert!(report.is_intact());
 
@@ -207,7 +207,7 @@ async fn verify_passes_on_an_intact_chain_and_names_the_first_tampered_batch() {
         )
         .await
         .unwrap();
-    let report = verify_chain(&app.db.store, |_| {}).await.unwrap();
+    let report = verify_chain(&app.db.store, None, |_| {}).await.unwrap();
     let broken = report.first_broken.expect("tampering is detected");
     assert_eq!((broken.seq, broken.first_position, broken.last_position), (3, 11, 15));
     assert!(broken.reason.contains("altered"), "{}", broken.reason);
@@ -227,7 +227,11 @@ async fn verify_detects_a_deleted_event_and_a_cut_chain() {
         .batch_execute("SET session_replication_role = replica; DELETE FROM events WHERE position = 6; SET session_replication_role = origin;")
         .await
         .unwrap();
-    let broken = verify_chain(&app.db.store, |_| {}).await.unwrap().first_broken.unwrap();
+    let broken = verify_chain(&app.db.store, None, |_| {})
+        .await
+        .unwrap()
+        .first_broken
+        .unwrap();
     assert_eq!(broken.seq, 2);
     assert!(broken.reason.contains("position 6"), "{}", broken.reason);
 
@@ -242,7 +246,11 @@ async fn verify_detects_a_deleted_event_and_a_cut_chain() {
         .batch_execute("SET session_replication_role = replica; DELETE FROM log_batches WHERE seq = 3; SET session_replication_role = origin;")
         .await
         .unwrap();
-    let broken = verify_chain(&cut.db.store, |_| {}).await.unwrap().first_broken.unwrap();
+    let broken = verify_chain(&cut.db.store, None, |_| {})
+        .await
+        .unwrap()
+        .first_broken
+        .unwrap();
     assert!(
         broken.reason.contains("cut") || broken.reason.contains("beyond"),
         "{}",

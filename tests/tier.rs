@@ -1,7 +1,8 @@
 //! The cold tier against a real TimescaleDB and real object stores (a local directory, and an
 //! S3-compatible `moto_server` through the `tidemark tier run` command): chunks move, replay
 //! is unchanged across tiers, a crash between registering and dropping is finished later,
-//! unregistered files are removed, and retention expires files under its policies.
+//! unregistered files are removed, retention expires files under its policies, and `verify`
+//! checks the hash chain over both tiers.
 
 mod common;
 
@@ -14,7 +15,7 @@ use object_store::{ObjectStore, ObjectStoreExt, PutPayload};
 use serde_json::{Value, json};
 use tidemark::config::Settings;
 use tidemark::event::{Role, TenantId};
-use tidemark::store::{Appender, AppenderOptions, ReplayFilter};
+use tidemark::store::{Appender, AppenderOptions, ReplayFilter, verify_chain};
 use tidemark::telemetry::Metrics;
 use tidemark::tier::{self, TierContext};
 
@@ -547,4 +548,302 @@ async fn hunts_running_beside_tiering_see_every_event_exactly_once() {
         observations.iter().any(|(_, _, _, cold)| *cold >= 300),
         "{observations:?}"
     );
+}
+
+/// The number of events in the log: the chain head's position.
+async fn head_position(app: &TestApp) -> i64 {
+    app.db
+        .client()
+        .await
+        .query_one("SELECT position FROM log_head WHERE id = 1", &[])
+        .await
+        .unwrap()
+        .get(0)
+}
+
+/// The seq of the batch that holds `position`.
+async fn batch_of(app: &TestApp, position: i64) -> i64 {
+    app.db
+        .client()
+        .await
+        .query_one(
+            "SELECT seq FROM log_batches WHERE $1 BETWEEN first_position AND last_position",
+            &[&position],
+        )
+        .await
+        .unwrap()
+        .get(0)
+}
+
+/// A registered events file.
+#[derive(Debug, Clone)]
+struct Registered {
+    path: String,
+    tenant: String,
+    kind: String,
+    first_position: i64,
+    rows: i64,
+}
+
+/// The registered events files, in position order.
+async fn cold_event_files(app: &TestApp) -> Vec<Registered> {
+    app.db
+        .client()
+        .await
+        .query(
+            "SELECT path, tenant_id, kind, first_position, row_count FROM cold_files \
+             WHERE table_name = 'events' ORDER BY first_position, id",
+            &[],
+        )
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| Registered {
+            path: r.get(0),
+            tenant: r.get(1),
+            kind: r.get(2),
+            first_position: r.get(3),
+            rows: r.get(4),
+        })
+        .collect()
+}
+
+/// Rewrites the Parquet file at `path` in place, still valid Parquet, with the message of row
+/// `row` changed; returns that row's position.
+fn rewrite_message(path: &std::path::Path, row: usize) -> i64 {
+    use arrow::array::{Array, AsArray, RecordBatch, StringArray};
+    use arrow::datatypes::Int64Type;
+    use parquet::arrow::ArrowWriter;
+    use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
+
+    let reader = ParquetRecordBatchReaderBuilder::try_new(std::fs::File::open(path).unwrap())
+        .unwrap()
+        .build()
+        .unwrap();
+    let mut batches: Vec<RecordBatch> = reader.map(|b| b.unwrap()).collect();
+    let schema = batches[0].schema();
+    let message = schema.index_of("message").unwrap();
+    let first = &batches[0];
+    let position = first.column(0).as_primitive::<Int64Type>().value(row);
+    let old = first.column(message).as_string::<i32>();
+    let new: StringArray = (0..old.len())
+        .map(|i| {
+            if i == row {
+                Some("rewritten by hand")
+            } else {
+                (!old.is_null(i)).then(|| old.value(i))
+            }
+        })
+        .collect();
+    let mut columns = first.columns().to_vec();
+    columns[message] = Arc::new(new);
+    batches[0] = RecordBatch::try_new(Arc::clone(&schema), columns).unwrap();
+    let mut writer = ArrowWriter::try_new(std::fs::File::create(path).unwrap(), schema, None).unwrap();
+    for batch in &batches {
+        writer.write(batch).unwrap();
+    }
+    writer.close().unwrap();
+    position
+}
+
+#[tokio::test]
+async fn verify_reads_tiered_batches_from_parquet_and_checks_every_event_of_both_tiers() {
+    let (app, dir) = app_with_cold_tier(2_000).await;
+    let acme = app.db.token("acme", Role::Admin).await;
+    let globex = app.db.token("globex", Role::Admin).await;
+    three_closed_chunks(&app, &acme, &globex).await;
+    let ctx = context(&app, &dir);
+    tier::tier_run(&ctx, Utc::now(), false).await.unwrap();
+    ingest(&app, &acme, 1_000, 10).await;
+    let client = app.db.client().await;
+    let row = client
+        .query_one(
+            "SELECT (SELECT count(*) FROM events), \
+             (SELECT coalesce(sum(row_count), 0)::bigint FROM cold_files WHERE table_name = 'events'), \
+             (SELECT count(*) FROM log_batches), \
+             (SELECT count(*) FROM log_batches WHERE last_position <= \
+                (SELECT max(last_position) FROM cold_chunks WHERE table_name = 'events'))",
+            &[],
+        )
+        .await
+        .unwrap();
+    let (hot, cold, batches, cold_batches): (i64, i64, i64, i64) = (row.get(0), row.get(1), row.get(2), row.get(3));
+    let total = head_position(&app).await;
+    assert_eq!(cold, 150, "the three bursts are cold");
+    assert!(
+        hot > 0 && cold_batches > 0,
+        "{hot} hot events, {cold_batches} cold batches"
+    );
+    assert_eq!(hot + cold, total);
+
+    let report = verify_chain(&app.db.store, Some(&ctx.objects), |_| {}).await.unwrap();
+    assert!(report.is_intact(), "{report:?}");
+    assert_eq!(report.events_checked as i64, total, "{report:?}");
+    assert_eq!(
+        (report.hot_events_checked as i64, report.cold_events_checked as i64),
+        (hot, cold)
+    );
+    assert_eq!(report.batches_checked as i64, batches);
+    assert_eq!((report.batches_expired, report.batches_unchecked), (0, 0));
+
+    // Without the object store the cold batches are neither broken nor claimed intact.
+    let blind = verify_chain(&app.db.store, None, |_| {}).await.unwrap();
+    assert_eq!(blind.first_broken, None);
+    assert!(!blind.is_intact());
+    assert_eq!(blind.batches_unchecked as i64, cold_batches);
+    assert_eq!(blind.events_checked as i64, hot);
+
+    // The command line opens the configured store, and says so when it cannot.
+    let run = |url: String| {
+        tokio::process::Command::new(env!("CARGO_BIN_EXE_tidemark"))
+            .arg("verify")
+            .env("DATABASE_URL", &app.db.conn)
+            .env("TIDEMARK_OBJECT_STORE_URL", url)
+            .env("TIDEMARK_DATA_DIR", dir.path())
+            .output()
+    };
+    let ok = run(format!("file://{}", dir.path().display())).await.unwrap();
+    let stderr = String::from_utf8_lossy(&ok.stderr);
+    assert_eq!(ok.status.code(), Some(0), "{stderr}");
+    assert!(stderr.contains(&format!("({hot} hot, {cold} cold)")), "{stderr}");
+    let json: Value = serde_json::from_slice(&ok.stdout).unwrap();
+    assert_eq!(json["cold_events_checked"], cold);
+    let unread = run("gs://nowhere".into()).await.unwrap();
+    let stderr = String::from_utf8_lossy(&unread.stderr);
+    assert_eq!(unread.status.code(), Some(3), "{stderr}");
+    assert!(
+        stderr.contains("NOT fully verified") && stderr.contains("TIDEMARK_OBJECT_STORE_URL"),
+        "{stderr}"
+    );
+    let json: Value = serde_json::from_slice(&unread.stdout).unwrap();
+    assert_eq!(json["batches_unchecked"], cold_batches);
+}
+
+#[tokio::test]
+async fn verify_names_the_batch_whose_cold_file_was_rewritten() {
+    let (app, dir) = app_with_cold_tier(2_000).await;
+    let acme = app.db.token("acme", Role::Admin).await;
+    let globex = app.db.token("globex", Role::Admin).await;
+    three_closed_chunks(&app, &acme, &globex).await;
+    let ctx = context(&app, &dir);
+    tier::tier_run(&ctx, Utc::now(), false).await.unwrap();
+    // The last cold chunk's acme logs, so that earlier batches verify first.
+    let file = cold_event_files(&app)
+        .await
+        .into_iter()
+        .rfind(|f| f.tenant == "acme" && f.kind == "log")
+        .unwrap();
+    let position = rewrite_message(&dir.path().join(&file.path), 3);
+    let seq = batch_of(&app, position).await;
+
+    let report = verify_chain(&app.db.store, Some(&ctx.objects), |_| {}).await.unwrap();
+    let broken = report.first_broken.clone().expect("the rewritten message is detected");
+    assert_eq!(broken.seq, seq, "{broken:?}");
+    // Read, not refused: the file is valid Parquet whose events no longer hash to the batch.
+    assert!(
+        broken.reason.contains("altered") && broken.reason.contains(&file.path),
+        "{}",
+        broken.reason
+    );
+    assert_eq!(report.batches_checked as i64, seq - 1);
+}
+
+#[tokio::test]
+async fn verify_counts_batches_retention_deleted_as_expired_but_not_files_deleted_by_hand() {
+    let (app, dir) = app_with_cold_tier(2_000).await;
+    let acme = app.db.token("acme", Role::Admin).await;
+    let globex = app.db.token("globex", Role::Admin).await;
+    three_closed_chunks(&app, &acme, &globex).await;
+    let ctx = context(&app, &dir);
+    tier::tier_run(&ctx, Utc::now(), false).await.unwrap();
+    let acme_logs: Vec<i64> = app
+        .replay(&acme, "kind=log")
+        .await
+        .iter()
+        .map(|e| e["tidemark"]["position"].as_i64().unwrap())
+        .collect();
+    assert_eq!(acme_logs.len(), 96);
+    let policies = vec![
+        tier::policy::parse(
+            "all.toml",
+            "tenants = [\"*\"]\nkinds = [\"*\"]\nhot_for = \"0s\"\ncold_for = \"forever\"",
+        )
+        .unwrap(),
+        tier::policy::parse(
+            "acme-logs.toml",
+            "tenants = [\"acme\"]\nkinds = [\"log\"]\nhot_for = \"0s\"\ncold_for = \"1s\"",
+        )
+        .unwrap(),
+    ];
+    let later = Utc::now() + chrono::Duration::seconds(10);
+    let done = tier::retention_run(&ctx, &policies, later, false).await.unwrap();
+    assert_eq!(done.deleted_rows, 96, "{done:?}");
+    let client = app.db.client().await;
+    let row = client
+        .query_one(
+            "SELECT count(*), coalesce(sum(event_count), 0)::bigint FROM log_batches b \
+             WHERE EXISTS (SELECT 1 FROM unnest($1::bigint[]) p WHERE p BETWEEN b.first_position AND b.last_position)",
+            &[&acme_logs],
+        )
+        .await
+        .unwrap();
+    let (expired_batches, events_in_expired): (i64, i64) = (row.get(0), row.get(1));
+    let files = cold_event_files(&app).await;
+    let acme_alerts: Vec<&Registered> = files.iter().filter(|f| f.tenant == "acme").collect();
+    assert!(
+        !acme_alerts.is_empty() && acme_alerts.iter().all(|f| f.kind == "alert"),
+        "{files:?}"
+    );
+    let total = head_position(&app).await;
+
+    let verify = || verify_chain(&app.db.store, Some(&ctx.objects), |_| {});
+    let report = verify().await.unwrap();
+    assert!(report.is_intact(), "{report:?}");
+    assert_eq!(report.batches_expired as i64, expired_batches, "{report:?}");
+    assert_eq!(report.events_expired, 96);
+    assert_eq!(report.events_checked as i64, total - events_in_expired);
+    assert_eq!(report.cold_files_checked as usize, acme_alerts.len(), "{report:?}");
+
+    // The rest of an expired batch is checked by its file's hash as recorded when it was tiered.
+    let alerts = dir.path().join(&acme_alerts[0].path);
+    let original = std::fs::read(&alerts).unwrap();
+    rewrite_message(&alerts, 1);
+    let broken = verify()
+        .await
+        .unwrap()
+        .first_broken
+        .expect("the rewritten file is detected");
+    assert_eq!(broken.seq, batch_of(&app, acme_alerts[0].first_position).await);
+    assert!(
+        broken.reason.contains("SHA-256") && broken.reason.contains(&acme_alerts[0].path),
+        "{}",
+        broken.reason
+    );
+    std::fs::write(&alerts, original).unwrap();
+    assert!(verify().await.unwrap().is_intact());
+
+    // Files removed without a recorded deletion leave missing events, not expired ones.
+    let last_alerts = acme_alerts.last().unwrap();
+    std::fs::remove_file(dir.path().join(&last_alerts.path)).unwrap();
+    let broken = verify()
+        .await
+        .unwrap()
+        .first_broken
+        .expect("the removed file is detected");
+    assert_eq!(broken.seq, batch_of(&app, last_alerts.first_position).await);
+    assert!(
+        broken.reason.contains("missing") && broken.reason.contains(&last_alerts.path),
+        "{}",
+        broken.reason
+    );
+    let globex_logs = files.iter().find(|f| f.tenant == "globex" && f.kind == "log").unwrap();
+    assert!(globex_logs.rows > 0 && globex_logs.first_position < last_alerts.first_position);
+    std::fs::remove_file(dir.path().join(&globex_logs.path)).unwrap();
+    let broken = verify()
+        .await
+        .unwrap()
+        .first_broken
+        .expect("the removed file is detected");
+    assert_eq!(broken.seq, batch_of(&app, globex_logs.first_position).await);
+    assert!(broken.reason.contains("missing"), "{}", broken.reason);
 }

@@ -196,9 +196,9 @@ fn checked_source(source: Option<String>, default: &str) -> ApiResult<String> {
             "query parameter `source` must be 1 to {MAX_SOURCE_LEN} bytes without NUL"
         )));
     }
-    if source == crate::event::ANALYST_SOURCE {
+    if let Some(owner) = crate::event::reserved_source(&source) {
         return Err(ApiError::BadRequest(format!(
-            "query parameter `source`: {source:?} is reserved for analyst actions"
+            "query parameter `source`: {source:?} is reserved for {owner}"
         )));
     }
     Ok(source)

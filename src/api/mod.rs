@@ -88,7 +88,7 @@ impl AppState {
     /// The query layer over this state's database and cold tier.
     pub(crate) fn query_engine(&self) -> QueryEngine {
         QueryEngine::new(self.store.clone(), self.objects.clone(), self.query.limits.clone())
-            .with_slots(Arc::clone(&self.query.slots))
+            .with_shared(self.query.shared.clone())
     }
 }
 

@@ -82,12 +82,9 @@ pub(crate) fn normalize_flat(
     }
     let severity = get(flat, "event.severity").map(parse_severity).transpose()?;
     let source = get_string(flat, "event.dataset")?.unwrap_or_else(|| default_source.to_owned());
-    if source == crate::event::ANALYST_SOURCE {
-        // Only the SOC API appends analyst actions; an ingested event must not pass for one.
-        return Err(invalid(
-            "event.dataset",
-            format!("{source:?} is reserved for analyst actions"),
-        ));
+    if let Some(owner) = crate::event::reserved_source(&source) {
+        // Only the SOC API and Tidemark itself append these; an ingested event must not pass for one.
+        return Err(invalid("event.dataset", format!("{source:?} is reserved for {owner}")));
     }
     let event = NewEvent {
         event_time,

@@ -9,6 +9,7 @@ use datafusion::catalog::Session;
 use datafusion::common::DFSchema;
 use datafusion::common::config::TableParquetOptions;
 use datafusion::datasource::listing::PartitionedFile;
+use datafusion::datasource::physical_plan::parquet::CachedParquetFileReaderFactory;
 use datafusion::datasource::physical_plan::{FileGroup, FileScanConfigBuilder, ParquetSource};
 use datafusion::datasource::source::DataSourceExec;
 use datafusion::error::Result;
@@ -78,49 +79,65 @@ pub(crate) async fn plan(
     let Some((files, below_watermark)) = files(scope, def, &preds).await? else {
         return Ok(None);
     };
-    let Some(url) = scope.cold_url.clone() else {
+    let Some(cold) = scope.cold.as_ref() else {
         return Err(ScanError::NoObjectStore.into());
     };
     scope.stats.cold_files.fetch_add(files.len() as u64, Ordering::Relaxed);
     let bytes: i64 = files.iter().map(|f| f.bytes).sum();
     scope.stats.cold_bytes.fetch_add(bytes.max(0) as u64, Ordering::Relaxed);
 
-    // Every row must satisfy the tenant and time bounds and the filters reported exact.
-    let mut conjuncts: Vec<Expr> = pushed.iter().map(|(e, _)| e.clone()).collect();
-    conjuncts.push(col("tenant_id").eq(lit(scope.tenant.as_str())));
-    conjuncts.push(below_watermark);
+    // Every row must satisfy the filters reported exact and the time range.
+    let mut exact: Vec<Expr> = pushed.iter().map(|(e, _)| e.clone()).collect();
     if let Some(from) = scope.from {
-        conjuncts.push(col(def.time_column).gt_eq(micros(from)));
+        exact.push(col(def.time_column).gt_eq(micros(from)));
     }
     if let Some(to) = scope.to {
-        conjuncts.push(col(def.time_column).lt(micros(to)));
+        exact.push(col(def.time_column).lt(micros(to)));
     }
-    let predicate = conjunction(conjuncts).unwrap_or_else(|| lit(true));
+    // The tenant and the watermark hold for every row of the files the manifest gave (one
+    // tenant's rows each, all at or below the watermark): they only prune row groups and
+    // pages by their statistics, with the exact filters and the columns' bloom filters.
+    let mut prune = exact.clone();
+    prune.push(col("tenant_id").eq(lit(scope.tenant.as_str())));
+    prune.push(below_watermark);
 
-    // Read the projected columns plus those the predicate needs, then project them away.
     let schema = Arc::clone(&def.schema);
-    let wanted: Vec<usize> = projection
-        .cloned()
-        .unwrap_or_else(|| (0..schema.fields().len()).collect());
-    let mut read = wanted.clone();
-    for column in predicate.column_refs() {
-        let i = schema.index_of(&column.name)?;
-        if !read.contains(&i) {
-            read.push(i);
-        }
-    }
+    let table_schema = DFSchema::try_from(Arc::clone(&schema))?;
+    let prune = state.create_physical_expr(conjunction(prune).unwrap_or_else(|| lit(true)), &table_schema)?;
     let options = TableParquetOptions {
         global: state.config_options().execution.parquet.clone(),
         ..TableParquetOptions::default()
     };
-    let source = ParquetSource::new(Arc::clone(&schema)).with_table_parquet_options(options);
-    let config = FileScanConfigBuilder::new(url, Arc::new(source))
+    let reader = CachedParquetFileReaderFactory::new(Arc::clone(&cold.objects), Arc::clone(&cold.metadata));
+    let source = ParquetSource::new(Arc::clone(&schema))
+        .with_table_parquet_options(options)
+        .with_parquet_file_reader_factory(Arc::new(reader))
+        .with_predicate(prune);
+
+    // Read the projected columns plus those the filters need, then project those away.
+    let wanted: Vec<usize> = projection
+        .cloned()
+        .unwrap_or_else(|| (0..schema.fields().len()).collect());
+    let mut read = wanted.clone();
+    let filter = conjunction(exact);
+    if let Some(filter) = &filter {
+        for column in filter.column_refs() {
+            let i = schema.index_of(&column.name)?;
+            if !read.contains(&i) {
+                read.push(i);
+            }
+        }
+    }
+    let config = FileScanConfigBuilder::new(cold.url.clone(), Arc::new(source))
         .with_file_groups(groups(&files, state.config_options().execution.target_partitions))
         .with_projection_indices(Some(read.clone()))?
+        .with_limit(if filter.is_none() { limit } else { None })
         .build();
     let scan: Arc<dyn ExecutionPlan> = DataSourceExec::from_data_source(config);
-    let df_schema = DFSchema::try_from(scan.schema())?;
-    let physical = state.create_physical_expr(predicate, &df_schema)?;
+    let Some(filter) = filter else {
+        return Ok(Some(scan));
+    };
+    let physical = state.create_physical_expr(filter, &DFSchema::try_from(scan.schema())?)?;
     let keep: Vec<usize> = (0..wanted.len()).collect();
     let filtered = FilterExecBuilder::new(physical, scan)
         .apply_projection(Some(keep))?

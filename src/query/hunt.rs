@@ -157,10 +157,9 @@ impl QueryEngine {
         }
         let deadline = tokio::time::Instant::now() + timeout;
         // Waiting for a slot counts against the timeout; a hunt that never got one is Busy.
-        let slot = Arc::clone(&self.slots).acquire_owned();
-        let slot = match tokio::time::timeout_at(deadline, slot).await {
-            Ok(Ok(slot)) => slot,
-            _ => return Err(Error::Busy(self.limits.max_concurrent)),
+        let slot = Arc::clone(&self.shared.slots).acquire_owned();
+        let Ok(Ok(slot)) = tokio::time::timeout_at(deadline, slot).await else {
+            return Err(Error::Busy(self.limits.max_concurrent));
         };
         let start = self.start(tenant, req, limit, timeout, started);
         let mut hunt = tokio::time::timeout_at(deadline, start)
@@ -185,7 +184,7 @@ impl QueryEngine {
             store: self.store.clone(),
             tenant: tenant.clone(),
             snapshot: Arc::clone(&snapshot),
-            cold_url: session::cold_url(self),
+            cold: session::cold_tier(self),
             from: req.from,
             to: req.to,
             // PostgreSQL stops a bit after the hunt's own deadline, should the hunt not stop it first.

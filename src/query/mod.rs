@@ -21,6 +21,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use datafusion::error::DataFusionError;
+use datafusion::execution::cache::cache_manager::FileMetadataCache;
+use datafusion::execution::cache::default_cache::DefaultCache;
 use object_store::ObjectStore;
 use tokio::sync::Semaphore;
 
@@ -154,17 +156,48 @@ pub struct QueryOptions {
     pub limits: QueryLimits,
     /// Where the named queries (`*.sql`) are read from.
     pub queries_dir: PathBuf,
-    /// The running queries' slots, shared by every engine the API builds.
-    pub slots: Arc<Semaphore>,
+    /// What every engine the API builds shares.
+    pub shared: Shared,
 }
+
+/// State the queries of one server share.
+#[derive(Clone)]
+pub struct Shared {
+    /// A query holds one from planning to its last batch.
+    slots: Arc<Semaphore>,
+    /// Parquet footers and page indexes of the cold files read so far.
+    parquet_metadata: Arc<FileMetadataCache>,
+}
+
+impl Shared {
+    pub fn new(limits: &QueryLimits) -> Self {
+        Shared {
+            slots: Arc::new(Semaphore::new(limits.max_concurrent)),
+            parquet_metadata: Arc::new(
+                DefaultCache::new(PARQUET_METADATA_CACHE_BYTES).with_name("tidemark_parquet_metadata"),
+            ),
+        }
+    }
+}
+
+impl std::fmt::Debug for Shared {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Shared")
+            .field("free_slots", &self.slots.available_permits())
+            .finish_non_exhaustive()
+    }
+}
+
+/// Memory for cached Parquet metadata (a file's is some tens of KiB).
+const PARQUET_METADATA_CACHE_BYTES: usize = 64 * 1024 * 1024;
 
 impl QueryOptions {
     fn new(limits: QueryLimits, queries_dir: PathBuf) -> Self {
-        let slots = Arc::new(Semaphore::new(limits.max_concurrent));
+        let shared = Shared::new(&limits);
         QueryOptions {
             limits,
             queries_dir,
-            slots,
+            shared,
         }
     }
 }
@@ -187,25 +220,24 @@ pub struct QueryEngine {
     pub(crate) store: Store,
     pub(crate) objects: Option<Arc<dyn ObjectStore>>,
     pub(crate) limits: Arc<QueryLimits>,
-    /// A query holds one from planning to its last batch.
-    pub(crate) slots: Arc<Semaphore>,
+    pub(crate) shared: Shared,
 }
 
 impl QueryEngine {
-    /// An engine with its own `limits.max_concurrent` slots.
+    /// An engine with its own `limits.max_concurrent` slots and metadata cache.
     pub fn new(store: Store, objects: Option<Arc<dyn ObjectStore>>, limits: QueryLimits) -> Self {
-        let slots = Arc::new(Semaphore::new(limits.max_concurrent));
+        let shared = Shared::new(&limits);
         QueryEngine {
             store,
             objects,
             limits: Arc::new(limits),
-            slots,
+            shared,
         }
     }
 
-    /// The same engine, sharing `slots` with others.
-    pub fn with_slots(mut self, slots: Arc<Semaphore>) -> Self {
-        self.slots = slots;
+    /// The same engine, sharing slots and caches with others.
+    pub fn with_shared(mut self, shared: Shared) -> Self {
+        self.shared = shared;
         self
     }
 

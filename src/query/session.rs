@@ -14,18 +14,19 @@ use datafusion::execution::runtime_env::RuntimeEnvBuilder;
 use datafusion::logical_expr::LogicalPlan;
 use datafusion::prelude::{SQLOptions, SessionConfig, SessionContext};
 
-use super::table::{ScanScope, TableDef, TieredTable};
+use super::table::{ColdTier, ScanScope, TableDef, TieredTable};
 use super::{Error, QueryEngine};
 
 /// The URL the cold tier's object store is registered under in every session.
 const COLD_URL: &str = "tidemark://cold/";
 
-/// The cold tier's URL in a session, if the engine has an object store.
-pub(crate) fn cold_url(engine: &QueryEngine) -> Option<ObjectStoreUrl> {
-    engine
-        .objects
-        .as_ref()
-        .map(|_| ObjectStoreUrl::parse(COLD_URL).expect("a valid constant URL"))
+/// The cold tier as a session sees it, if the engine has an object store.
+pub(crate) fn cold_tier(engine: &QueryEngine) -> Option<ColdTier> {
+    engine.objects.as_ref().map(|objects| ColdTier {
+        url: ObjectStoreUrl::parse(COLD_URL).expect("a valid constant URL"),
+        objects: Arc::clone(objects),
+        metadata: Arc::clone(&engine.shared.parquet_metadata),
+    })
 }
 
 /// A session that sees only `scope`'s tenant, through `events` and `metrics`.
@@ -39,8 +40,8 @@ pub(crate) fn context(engine: &QueryEngine, scope: Arc<ScanScope>) -> Result<Ses
         // Without a disk manager an operator over its budget fails instead of filling the disk.
         .with_disk_manager_builder(DiskManagerBuilder::default().with_mode(DiskManagerMode::Disabled))
         .build_arc()?;
-    if let (Some(objects), Some(url)) = (&engine.objects, &scope.cold_url) {
-        runtime.register_object_store(url.as_ref(), Arc::clone(objects));
+    if let Some(cold) = &scope.cold {
+        runtime.register_object_store(cold.url.as_ref(), Arc::clone(&cold.objects));
     }
     let mut config = SessionConfig::new()
         .with_information_schema(false)

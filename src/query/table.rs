@@ -12,10 +12,12 @@ use chrono::{DateTime, Utc};
 use datafusion::catalog::{Session, TableProvider};
 use datafusion::datasource::TableType;
 use datafusion::error::Result;
+use datafusion::execution::cache::cache_manager::FileMetadataCache;
 use datafusion::execution::object_store::ObjectStoreUrl;
 use datafusion::logical_expr::{Expr, TableProviderFilterPushDown};
 use datafusion::physical_plan::ExecutionPlan;
 use datafusion::physical_plan::union::UnionExec;
+use object_store::ObjectStore;
 
 use super::cold;
 use super::hot::{HotExec, HotQuery};
@@ -63,12 +65,23 @@ pub(crate) struct ScanScope {
     pub(crate) store: Store,
     pub(crate) tenant: TenantId,
     pub(crate) snapshot: Arc<Snapshot>,
-    /// Where the cold files are registered in the session; `None` without an object store.
-    pub(crate) cold_url: Option<ObjectStoreUrl>,
+    /// The cold tier's object store, where the session knows it, and its Parquet metadata
+    /// cache; `None` without an object store.
+    pub(crate) cold: Option<ColdTier>,
     pub(crate) from: Option<DateTime<Utc>>,
     pub(crate) to: Option<DateTime<Utc>>,
     pub(crate) statement_timeout_ms: u64,
     pub(crate) stats: Arc<ScanStats>,
+}
+
+/// The object store of the cold files as a session sees it.
+#[derive(Clone)]
+pub(crate) struct ColdTier {
+    pub(crate) url: ObjectStoreUrl,
+    pub(crate) objects: Arc<dyn ObjectStore>,
+    /// Footers and page indexes of files already opened, shared by an engine's queries: the
+    /// files never change once registered.
+    pub(crate) metadata: Arc<FileMetadataCache>,
 }
 
 /// A table over both tiers, for one [`ScanScope`].

@@ -7,7 +7,7 @@ use crate::event::{NewEvent, TenantId};
 use crate::store::{AppendJob, Appender};
 
 /// `source` of the events tiering and retention append.
-pub const SOURCE: &str = "tidemark";
+pub const SOURCE: &str = crate::event::SYSTEM_SOURCE;
 
 /// Appends one action event; a failure is logged, never fatal: the manifest already holds
 /// the change, and the next run's events continue the history.

@@ -32,6 +32,9 @@ pub enum Error {
     Arrow(#[from] arrow::error::ArrowError),
     #[error("verification failed: {0}")]
     Verify(String),
+    /// A registered cold file whose bytes are not a readable events file.
+    #[error("cold file {path} cannot be read: {reason}")]
+    Unreadable { path: String, reason: String },
     #[error(transparent)]
     Policy(#[from] PolicyError),
     #[error("another tiering or retention run is in progress")]

@@ -1,8 +1,9 @@
-//! Replay across both tiers: a page of a tenant's events in position order, taken from the cold
-//! files at or below the watermark first and the hot tier above it, under one snapshot.
-//! A chunk's files (one per kind) are merged by position as they stream, so a page costs
-//! about one batch per file, whatever the chunk's size.
+//! Reading the cold tier back: [`ColdMerge`] streams the events of any set of Parquet files in
+//! position order, and replay serves a page of a tenant's events from the cold files at or below
+//! the watermark first and the hot tier above it, under one snapshot. Files are merged as they
+//! stream, so a page costs about one batch per file, whatever the chunk's size.
 
+use std::collections::VecDeque;
 use std::net::IpAddr;
 use std::sync::Arc;
 
@@ -45,15 +46,18 @@ pub async fn replay_page(
         let files = snapshot
             .files(Table::Events, tenant, &file_filter(filter, after))
             .await?;
-        let mut cursor = after;
-        for chunk in by_chunk(files) {
-            let want = usize::try_from(limit).unwrap_or(0).saturating_sub(page.len());
-            if want == 0 {
+        let want = usize::try_from(limit).unwrap_or(0);
+        let mut merge = ColdMerge::new(objects, files, after, want.clamp(64, 8192));
+        while page.len() < want {
+            let Some((event, _)) = merge.next().await? else {
+                break;
+            };
+            if filter.to_position.is_some_and(|to| event.position > to) {
                 break;
             }
-            let events = merge_chunk(objects, &chunk, cursor, want, filter).await?;
-            cursor = events.last().map_or(cursor, |e| e.position);
-            page.extend(events);
+            if passes(&event, filter) {
+                page.push(event);
+            }
         }
     }
     let want = limit - page.len() as i64;
@@ -81,20 +85,149 @@ fn file_filter(filter: &ReplayFilter, after: i64) -> FileFilter {
     }
 }
 
-/// Files grouped by chunk, in position order (files come sorted by first position).
-fn by_chunk(files: Vec<ColdFile>) -> Vec<Vec<ColdFile>> {
-    let mut groups: Vec<Vec<ColdFile>> = Vec::new();
-    for file in files {
-        match groups.iter_mut().find(|g| g[0].chunk == file.chunk) {
-            Some(group) => group.push(file),
-            None => groups.push(vec![file]),
+/// The events of any set of cold files (tenants, kinds and chunks mixed) merged by position.
+/// A file is opened when the merge reaches its first position and let go once read to the end,
+/// so memory is one batch of rows per file whose position range the merge is inside.
+pub(crate) struct ColdMerge {
+    objects: Arc<dyn ObjectStore>,
+    /// Files not opened yet, by first position.
+    pending: VecDeque<ColdFile>,
+    heads: Vec<Head>,
+    after: i64,
+    batch_rows: usize,
+    skip_missing: bool,
+    sized_by_store: bool,
+    missing: Vec<ColdFile>,
+}
+
+impl ColdMerge {
+    /// A merge of the events above `after` in `files`, reading `batch_rows` rows of a file at a
+    /// time.
+    pub(crate) fn new(objects: &Arc<dyn ObjectStore>, mut files: Vec<ColdFile>, after: i64, batch_rows: usize) -> Self {
+        files.retain(|f| f.last_position.is_none_or(|last| last > after));
+        files.sort_by_key(|f| (f.first_position, f.id));
+        ColdMerge {
+            objects: Arc::clone(objects),
+            pending: files.into(),
+            heads: Vec::new(),
+            after,
+            batch_rows: batch_rows.max(1),
+            skip_missing: false,
+            sized_by_store: false,
+            missing: Vec::new(),
         }
     }
-    groups
+
+    /// Passes over files the object store does not have, listing them in [`Self::missing`],
+    /// instead of failing the read.
+    pub(crate) fn skip_missing(mut self) -> Self {
+        self.skip_missing = true;
+        self
+    }
+
+    /// Takes each file's size from the object store rather than the manifest, so that a file
+    /// rewritten in place is still read as it now is.
+    pub(crate) fn sized_by_store(mut self) -> Self {
+        self.sized_by_store = true;
+        self
+    }
+
+    /// Files passed over so far because the object store does not have them.
+    pub(crate) fn missing(&self) -> &[ColdFile] {
+        &self.missing
+    }
+
+    /// The position of the next event, without taking it.
+    pub(crate) async fn peek(&mut self) -> Result<Option<i64>> {
+        Ok(self.lowest().await?.map(|(_, position)| position))
+    }
+
+    /// The next event in position order, and the file it was read from.
+    pub(crate) async fn next(&mut self) -> Result<Option<(StoredEvent, &ColdFile)>> {
+        let Some((i, _)) = self.lowest().await? else {
+            return Ok(None);
+        };
+        let head = &mut self.heads[i];
+        head.row += 1;
+        let batch = head
+            .batch
+            .as_ref()
+            .ok_or_else(|| Error::Verify("cold file batch vanished".into()))?;
+        let event = event_at(batch, head.row - 1).map_err(|e| unreadable(&head.file, e))?;
+        Ok(Some((event, &head.file)))
+    }
+
+    /// The head whose current row has the lowest position above `after`, opening files as the
+    /// merge reaches them and dropping those read to the end.
+    async fn lowest(&mut self) -> Result<Option<(usize, i64)>> {
+        loop {
+            let mut best: Option<(usize, i64)> = None;
+            let mut i = 0;
+            while i < self.heads.len() {
+                let head = &mut self.heads[i];
+                match head.position().await.map_err(|e| unreadable(&head.file, e))? {
+                    Some(p) => {
+                        if best.is_none_or(|(_, b)| p < b) {
+                            best = Some((i, p));
+                        }
+                        i += 1;
+                    }
+                    None => {
+                        self.heads.swap_remove(i);
+                    }
+                }
+            }
+            let reached = self
+                .pending
+                .front()
+                .is_some_and(|f| best.is_none_or(|(_, b)| f.first_position.is_none_or(|first| first <= b)));
+            if reached && let Some(file) = self.pending.pop_front() {
+                let size = if self.sized_by_store {
+                    self.objects.head(&Path::from(file.path.as_str())).await.map(|m| m.size)
+                } else {
+                    Ok(u64::try_from(file.bytes).unwrap_or(0))
+                };
+                let head = match size {
+                    Ok(size) => open(&self.objects, &file, size, self.after, self.batch_rows).await,
+                    Err(e) => Err(e.into()),
+                };
+                match head {
+                    Ok(head) => self.heads.push(head),
+                    Err(Error::Objects(object_store::Error::NotFound { .. })) if self.skip_missing => {
+                        self.missing.push(file);
+                    }
+                    Err(e) => return Err(e),
+                }
+                continue;
+            }
+            match best {
+                Some((i, p)) if p <= self.after => self.heads[i].row += 1,
+                other => return Ok(other),
+            }
+        }
+    }
+}
+
+/// An error reading `file`: the object store's own failures stay what they are (they may pass
+/// on retry); anything else means the object is not a readable events file.
+fn unreadable(file: &ColdFile, e: Error) -> Error {
+    let reason = match e {
+        Error::Objects(_) => return e,
+        Error::Parquet(ParquetError::External(inner)) => match inner.downcast::<object_store::Error>() {
+            Ok(e) => return Error::Objects(*e),
+            Err(other) => other.to_string(),
+        },
+        other => other.to_string(),
+    };
+    Error::Unreadable {
+        path: file.path.clone(),
+        reason,
+    }
 }
 
 /// One file being read: its current batch and row.
 struct Head {
+    file: ColdFile,
     stream: ParquetRecordBatchStream<FileReader>,
     batch: Option<RecordBatch>,
     row: usize,
@@ -120,55 +253,22 @@ impl Head {
     }
 }
 
-/// Merges the files of one chunk by position: up to `want` events above `after` that pass
-/// `filter`.
-async fn merge_chunk(
+/// A stream over the row groups of `file` (`size` bytes) that may hold positions above `after`.
+async fn open(
     objects: &Arc<dyn ObjectStore>,
-    files: &[ColdFile],
+    file: &ColdFile,
+    size: u64,
     after: i64,
-    want: usize,
-    filter: &ReplayFilter,
-) -> Result<Vec<StoredEvent>> {
-    let mut heads = Vec::with_capacity(files.len());
-    for file in files {
-        heads.push(open(objects, file, after, want).await?);
-    }
-    let mut out = Vec::new();
-    while out.len() < want {
-        let mut best: Option<(usize, i64)> = None;
-        for (i, head) in heads.iter_mut().enumerate() {
-            if let Some(p) = head.position().await?
-                && best.is_none_or(|(_, b)| p < b)
-            {
-                best = Some((i, p));
-            }
-        }
-        let Some((i, position)) = best else { break };
-        let head = &mut heads[i];
-        head.row += 1;
-        if position <= after || filter.to_position.is_some_and(|to| position > to) {
-            continue;
-        }
-        let batch = head
-            .batch
-            .as_ref()
-            .ok_or_else(|| Error::Verify("cold file batch vanished".into()))?;
-        let event = event_at(batch, head.row - 1)?;
-        if passes(&event, filter) {
-            out.push(event);
-        }
-    }
-    Ok(out)
-}
-
-/// A stream over the row groups of `file` that may hold positions above `after`.
-async fn open(objects: &Arc<dyn ObjectStore>, file: &ColdFile, after: i64, want: usize) -> Result<Head> {
+    batch_rows: usize,
+) -> Result<Head> {
     let reader = FileReader {
         objects: Arc::clone(objects),
         path: Path::from(file.path.as_str()),
-        size: u64::try_from(file.bytes).unwrap_or(0),
+        size,
     };
-    let builder = ParquetRecordBatchStreamBuilder::new(reader).await?;
+    let builder = ParquetRecordBatchStreamBuilder::new(reader)
+        .await
+        .map_err(|e| unreadable(file, e.into()))?;
     let groups: Vec<usize> = builder
         .metadata()
         .row_groups()
@@ -182,17 +282,19 @@ async fn open(objects: &Arc<dyn ObjectStore>, file: &ColdFile, after: i64, want:
         .collect();
     let stream = builder
         .with_row_groups(groups)
-        .with_batch_size(want.clamp(64, 8192))
-        .build()?;
+        .with_batch_size(batch_rows)
+        .build()
+        .map_err(|e| unreadable(file, e.into()))?;
     Ok(Head {
+        file: file.clone(),
         stream,
         batch: None,
         row: 0,
     })
 }
 
-/// A cold file read through the object store; its size comes from the manifest, so the footer
-/// is one ranged read.
+/// A cold file read through the object store; its size is known beforehand, so the footer is
+/// one ranged read.
 struct FileReader {
     objects: Arc<dyn ObjectStore>,
     path: Path,

@@ -173,10 +173,10 @@ impl ConnectorConfig {
             Some(s) if s.trim().is_empty() || s.len() > 200 => {
                 return Err(ConfigError::new("config.source", "must be 1 to 200 characters"));
             }
-            Some(s) if s == crate::event::ANALYST_SOURCE => {
+            Some(s) if let Some(owner) = crate::event::reserved_source(s) => {
                 return Err(ConfigError::new(
                     "config.source",
-                    format!("{s:?} is reserved for analyst actions"),
+                    format!("{s:?} is reserved for {owner}"),
                 ));
             }
             Some(s) => s.clone(),
