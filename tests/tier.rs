@@ -74,6 +74,16 @@ async fn ingest(app: &TestApp, token: &str, start: usize, n: usize) {
     assert_eq!(resp.status(), 200);
 }
 
+/// A cold-tier app whose acme and globex (their admin tokens returned) have events in three
+/// closed chunks.
+async fn two_tenants_in_closed_chunks(page_size: i64) -> (TestApp, tempfile::TempDir, String, String) {
+    let (app, dir) = app_with_cold_tier(page_size).await;
+    let acme = app.db.token("acme", Role::Admin).await;
+    let globex = app.db.token("globex", Role::Admin).await;
+    three_closed_chunks(&app, &acme, &globex).await;
+    (app, dir, acme, globex)
+}
+
 /// Ingests three bursts a chunk apart, and waits until their chunks have closed.
 async fn three_closed_chunks(app: &TestApp, acme: &str, globex: &str) {
     for burst in 0..3 {
@@ -84,21 +94,17 @@ async fn three_closed_chunks(app: &TestApp, acme: &str, globex: &str) {
 }
 
 async fn hot_chunks(app: &TestApp) -> i64 {
-    app.db
-        .client()
-        .await
-        .query_one("SELECT count(*) FROM show_chunks('events')", &[])
-        .await
-        .unwrap()
-        .get(0)
+    scalar(app, "SELECT count(*) FROM show_chunks('events')").await
+}
+
+/// The one bigint `sql` returns.
+async fn scalar(app: &TestApp, sql: &str) -> i64 {
+    app.db.client().await.query_one(sql, &[]).await.unwrap().get(0)
 }
 
 #[tokio::test]
 async fn closed_chunks_move_to_parquet_and_replay_is_unchanged_across_tiers() {
-    let (app, dir) = app_with_cold_tier(7).await;
-    let acme = app.db.token("acme", Role::Admin).await;
-    let globex = app.db.token("globex", Role::Admin).await;
-    three_closed_chunks(&app, &acme, &globex).await;
+    let (app, dir, acme, globex) = two_tenants_in_closed_chunks(7).await;
     let before_acme = app.replay(&acme, "include_raw=true").await;
     let before_globex = app.replay(&globex, "include_raw=true").await;
     assert_eq!((before_acme.len(), before_globex.len()), (120, 30));
@@ -188,10 +194,7 @@ async fn closed_chunks_move_to_parquet_and_replay_is_unchanged_across_tiers() {
 
 #[tokio::test]
 async fn a_run_cut_off_after_registering_is_finished_by_the_next_and_readers_see_each_event_once() {
-    let (app, dir) = app_with_cold_tier(2_000).await;
-    let acme = app.db.token("acme", Role::Admin).await;
-    let globex = app.db.token("globex", Role::Admin).await;
-    three_closed_chunks(&app, &acme, &globex).await;
+    let (app, dir, acme, _globex) = two_tenants_in_closed_chunks(2_000).await;
     let before = app.replay(&acme, "include_raw=true").await;
     let ctx = context(&app, &dir);
 
@@ -249,10 +252,7 @@ async fn a_run_cut_off_after_registering_is_finished_by_the_next_and_readers_see
 
 #[tokio::test]
 async fn a_registered_file_that_no_longer_verifies_keeps_its_chunk() {
-    let (app, dir) = app_with_cold_tier(2_000).await;
-    let acme = app.db.token("acme", Role::Admin).await;
-    let globex = app.db.token("globex", Role::Admin).await;
-    three_closed_chunks(&app, &acme, &globex).await;
+    let (app, dir, _acme, _globex) = two_tenants_in_closed_chunks(2_000).await;
     let ctx = context(&app, &dir);
     let reader = tier::Snapshot::take(&app.db.store).await.unwrap();
     let _ = tokio::time::timeout(Duration::from_secs(3), tier::tier_run(&ctx, Utc::now(), false)).await;
@@ -287,31 +287,37 @@ async fn a_registered_file_that_no_longer_verifies_keeps_its_chunk() {
     assert_eq!(still_there, 1, "the chunk is not dropped");
 }
 
-#[tokio::test]
-async fn retention_deletes_expired_files_except_under_legal_hold_and_records_it() {
-    let (app, dir) = app_with_cold_tier(2_000).await;
-    let acme = app.db.token("acme", Role::Admin).await;
-    let globex = app.db.token("globex", Role::Admin).await;
-    three_closed_chunks(&app, &acme, &globex).await;
-    let ctx = context(&app, &dir);
-    tier::tier_run(&ctx, Utc::now(), false).await.unwrap();
-    let policies = vec![
-        tier::policy::parse(
+/// Two retention policies: everything cold forever, but acme's logs deleted a second after
+/// they move.
+fn keep_all_but_acme_logs() -> Vec<tier::policy::Policy> {
+    [
+        (
             "all.toml",
             "tenants = [\"*\"]\nkinds = [\"*\"]\nhot_for = \"0s\"\ncold_for = \"forever\"",
-        )
-        .unwrap(),
-        tier::policy::parse(
+        ),
+        (
             "acme-logs.toml",
             "tenants = [\"acme\"]\nkinds = [\"log\"]\nhot_for = \"0s\"\ncold_for = \"1s\"",
-        )
-        .unwrap(),
+        ),
+    ]
+    .into_iter()
+    .map(|(name, text)| tier::policy::parse(name, text).unwrap())
+    .collect()
+}
+
+#[tokio::test]
+async fn retention_deletes_expired_files_except_under_legal_hold_and_records_it() {
+    let (app, dir, acme, globex) = two_tenants_in_closed_chunks(2_000).await;
+    let ctx = context(&app, &dir);
+    tier::tier_run(&ctx, Utc::now(), false).await.unwrap();
+    let mut policies = keep_all_but_acme_logs();
+    policies.push(
         tier::policy::parse(
             "globex-hold.toml",
             "tenants = [\"globex\"]\nkinds = [\"*\"]\nhot_for = \"0s\"\ncold_for = \"1s\"\nlegal_hold = true",
         )
         .unwrap(),
-    ];
+    );
     tokio::time::sleep(Duration::from_millis(1_100)).await;
     let client = app.db.client().await;
     let count_files = || async {
@@ -386,10 +392,7 @@ async fn tier_run_writes_to_an_s3_compatible_store_through_the_command_line() {
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
 
-    let (app, _dir) = app_with_cold_tier(2_000).await;
-    let acme = app.db.token("acme", Role::Admin).await;
-    let globex = app.db.token("globex", Role::Admin).await;
-    three_closed_chunks(&app, &acme, &globex).await;
+    let (app, _dir, acme, _globex) = two_tenants_in_closed_chunks(2_000).await;
     let before = app.replay(&acme, "include_raw=true").await;
     let output = tokio::process::Command::new(env!("CARGO_BIN_EXE_tidemark"))
         .args(["tier", "run", "--hot-for", "0s"])
@@ -552,13 +555,7 @@ async fn hunts_running_beside_tiering_see_every_event_exactly_once() {
 
 /// The number of events in the log: the chain head's position.
 async fn head_position(app: &TestApp) -> i64 {
-    app.db
-        .client()
-        .await
-        .query_one("SELECT position FROM log_head WHERE id = 1", &[])
-        .await
-        .unwrap()
-        .get(0)
+    scalar(app, "SELECT position FROM log_head WHERE id = 1").await
 }
 
 /// The seq of the batch that holds `position`.
@@ -648,10 +645,7 @@ fn rewrite_message(path: &std::path::Path, row: usize) -> i64 {
 
 #[tokio::test]
 async fn verify_reads_tiered_batches_from_parquet_and_checks_every_event_of_both_tiers() {
-    let (app, dir) = app_with_cold_tier(2_000).await;
-    let acme = app.db.token("acme", Role::Admin).await;
-    let globex = app.db.token("globex", Role::Admin).await;
-    three_closed_chunks(&app, &acme, &globex).await;
+    let (app, dir, acme, _globex) = two_tenants_in_closed_chunks(2_000).await;
     let ctx = context(&app, &dir);
     tier::tier_run(&ctx, Utc::now(), false).await.unwrap();
     ingest(&app, &acme, 1_000, 10).await;
@@ -721,10 +715,7 @@ async fn verify_reads_tiered_batches_from_parquet_and_checks_every_event_of_both
 
 #[tokio::test]
 async fn verify_names_the_batch_whose_cold_file_was_rewritten() {
-    let (app, dir) = app_with_cold_tier(2_000).await;
-    let acme = app.db.token("acme", Role::Admin).await;
-    let globex = app.db.token("globex", Role::Admin).await;
-    three_closed_chunks(&app, &acme, &globex).await;
+    let (app, dir, _acme, _globex) = two_tenants_in_closed_chunks(2_000).await;
     let ctx = context(&app, &dir);
     tier::tier_run(&ctx, Utc::now(), false).await.unwrap();
     // The last cold chunk's acme logs, so that earlier batches verify first.
@@ -750,10 +741,7 @@ async fn verify_names_the_batch_whose_cold_file_was_rewritten() {
 
 #[tokio::test]
 async fn verify_counts_batches_retention_deleted_as_expired_but_not_files_deleted_by_hand() {
-    let (app, dir) = app_with_cold_tier(2_000).await;
-    let acme = app.db.token("acme", Role::Admin).await;
-    let globex = app.db.token("globex", Role::Admin).await;
-    three_closed_chunks(&app, &acme, &globex).await;
+    let (app, dir, acme, _globex) = two_tenants_in_closed_chunks(2_000).await;
     let ctx = context(&app, &dir);
     tier::tier_run(&ctx, Utc::now(), false).await.unwrap();
     let acme_logs: Vec<i64> = app
@@ -763,18 +751,7 @@ async fn verify_counts_batches_retention_deleted_as_expired_but_not_files_delete
         .map(|e| e["tidemark"]["position"].as_i64().unwrap())
         .collect();
     assert_eq!(acme_logs.len(), 96);
-    let policies = vec![
-        tier::policy::parse(
-            "all.toml",
-            "tenants = [\"*\"]\nkinds = [\"*\"]\nhot_for = \"0s\"\ncold_for = \"forever\"",
-        )
-        .unwrap(),
-        tier::policy::parse(
-            "acme-logs.toml",
-            "tenants = [\"acme\"]\nkinds = [\"log\"]\nhot_for = \"0s\"\ncold_for = \"1s\"",
-        )
-        .unwrap(),
-    ];
+    let policies = keep_all_but_acme_logs();
     let later = Utc::now() + chrono::Duration::seconds(10);
     let done = tier::retention_run(&ctx, &policies, later, false).await.unwrap();
     assert_eq!(done.deleted_rows, 96, "{done:?}");

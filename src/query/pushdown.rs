@@ -271,13 +271,10 @@ pub(crate) fn translate(expr: &Expr, schema: &Schema) -> Option<Pred> {
                 negated: *negated,
             })
         }
-        Expr::Like(Like {
-            negated,
-            expr,
-            pattern,
-            escape_char: None | Some('\\'),
-            case_insensitive: false,
-        }) => {
+        Expr::Like(like) if same_like(like) => {
+            let Like {
+                negated, expr, pattern, ..
+            } = like;
             let (col, ColType::Text) = column(expr, schema)? else {
                 return None;
             };
@@ -308,6 +305,11 @@ fn canonical_ip(text: &str) -> Option<std::net::IpAddr> {
 
 fn is_ip_column(col: &str) -> bool {
     matches!(col, "source_ip" | "destination_ip")
+}
+
+/// A `LIKE` PostgreSQL evaluates as DataFusion does: case-sensitive, backslash escapes.
+pub(crate) fn same_like(like: &Like) -> bool {
+    matches!(like.escape_char, None | Some('\\')) && !like.case_insensitive
 }
 
 /// The PostgreSQL expression of column `col`, in the type the Arrow schema gives it.

@@ -20,12 +20,12 @@ use datafusion::common::DFSchema;
 use datafusion::error::Result;
 use datafusion::logical_expr::expr::{AggregateFunction, AggregateFunctionParams, Alias, Case, Cast, ScalarFunction};
 use datafusion::logical_expr::logical_plan::{FetchType, SkipType};
-use datafusion::logical_expr::{Between, BinaryExpr, Expr, ExprSchemable, Like, LogicalPlan, Operator, TableScan};
+use datafusion::logical_expr::{Between, BinaryExpr, Expr, ExprSchemable, LogicalPlan, Operator, TableScan};
 use datafusion::scalar::ScalarValue;
 
 use super::cold;
 use super::hot::HotQuery;
-use super::pushdown::{Pred, SqlBuilder, Value, translate};
+use super::pushdown::{Pred, SqlBuilder, Value, same_like, translate};
 use super::table::TieredTable;
 use crate::store::Store;
 
@@ -42,17 +42,18 @@ pub(crate) async fn compile(plan: &LogicalPlan) -> Result<Option<(Store, HotQuer
         return Ok(None);
     };
     let scope = first.scope();
-    for (table, preds) in &scans {
-        if cold::files(table.scope(), table.def(), preds).await?.is_some() {
-            return Ok(None);
-        }
+    // The SQL first: it costs no round trip, the manifest lookups do.
+    if !plan.schema().fields().iter().all(|f| readable(f.data_type())) {
+        return Ok(None);
     }
     let mut q = Compiler::default();
     let Some(sql) = q.node(plan) else {
         return Ok(None);
     };
-    if !plan.schema().fields().iter().all(|f| readable(f.data_type())) {
-        return Ok(None);
+    for (table, preds) in &scans {
+        if cold::files(table.scope(), table.def(), preds).await?.is_some() {
+            return Ok(None);
+        }
     }
     let query = HotQuery {
         sql,
@@ -311,15 +312,9 @@ impl Compiler {
                 let not = if list.negated { "NOT " } else { "" };
                 format!("({v} {not}IN ({}))", items.join(", "))
             }
-            Expr::Like(Like {
-                negated,
-                expr,
-                pattern,
-                escape_char: None | Some('\\'),
-                case_insensitive: false,
-            }) => {
-                let not = if *negated { "NOT " } else { "" };
-                let (v, p) = (self.expr(expr, schema, t)?, self.expr(pattern, schema, t)?);
+            Expr::Like(like) if same_like(like) => {
+                let not = if like.negated { "NOT " } else { "" };
+                let (v, p) = (self.expr(&like.expr, schema, t)?, self.expr(&like.pattern, schema, t)?);
                 format!("({v} {not}LIKE {p})")
             }
             Expr::Case(Case {
