@@ -98,7 +98,7 @@ pub(crate) async fn plan(
     // tenant's rows each, all at or below the watermark): they only prune row groups and
     // pages by their statistics, with the exact filters and the columns' bloom filters.
     let mut prune = exact.clone();
-    prune.push(col("tenant_id").eq(lit(scope.tenant.as_str())));
+    prune.push(col("tenant_id").eq(lit(ScalarValue::Utf8View(Some(scope.tenant.as_str().to_owned())))));
     prune.push(below_watermark);
 
     let schema = Arc::clone(&def.schema);

@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use arrow::array::{
     ArrayRef, BinaryArray, Float64Array, Int16Array, Int32Array, Int64Array, RecordBatch, RecordBatchOptions,
-    StringArray, TimestampMicrosecondArray, TimestampNanosecondArray,
+    StringArray, StringViewArray, TimestampMicrosecondArray, TimestampNanosecondArray,
 };
 use arrow::datatypes::{DataType, SchemaRef, TimeUnit};
 use chrono::{DateTime, Utc};
@@ -227,6 +227,7 @@ fn to_batch(schema: &SchemaRef, rows: &[tokio_postgres::Row]) -> Result<RecordBa
             DataType::Int16 => Arc::new(Int16Array::from(column::<i16>(rows, i)?)),
             DataType::Float64 => Arc::new(Float64Array::from(column::<f64>(rows, i)?)),
             DataType::Utf8 => Arc::new(StringArray::from(column::<&str>(rows, i)?)),
+            DataType::Utf8View => Arc::new(StringViewArray::from(column::<&str>(rows, i)?)),
             DataType::Binary => Arc::new(BinaryArray::from(column::<&[u8]>(rows, i)?)),
             DataType::Timestamp(TimeUnit::Microsecond, tz) => {
                 let micros: Vec<Option<i64>> = column::<DateTime<Utc>>(rows, i)?

@@ -9,7 +9,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use arrow::array::RecordBatch;
-use arrow::datatypes::SchemaRef;
+use arrow::datatypes::{DataType, Field, Schema, SchemaRef};
 use chrono::{DateTime, Utc};
 use datafusion::common::ParamValues;
 use datafusion::execution::SendableRecordBatchStream;
@@ -227,7 +227,7 @@ impl QueryEngine {
             };
         let stream = execute_stream(Arc::clone(&physical), ctx.task_ctx()).map_err(df_error)?;
         Ok(Hunt {
-            schema: stream.schema(),
+            schema: plain_strings(&stream.schema()),
             stream: Some(stream),
             progress: Progress {
                 plan: physical,
@@ -276,7 +276,25 @@ impl Hunt {
         };
         self.rows += batch.num_rows();
         self.progress.rows.store(self.rows as u64, Ordering::Relaxed);
-        Ok((batch.num_rows() > 0).then_some(batch))
+        if batch.num_rows() == 0 {
+            return Ok(None);
+        }
+        Ok(Some(self.with_plain_strings(batch)?))
+    }
+
+    /// `batch` in the result's schema: string views become Utf8, the type callers see.
+    fn with_plain_strings(&self, batch: RecordBatch) -> Result<RecordBatch> {
+        if batch.schema() == self.schema {
+            return Ok(batch);
+        }
+        let columns = batch
+            .columns()
+            .iter()
+            .zip(self.schema.fields())
+            .map(|(c, f)| arrow::compute::cast(c, f.data_type()))
+            .collect::<std::result::Result<Vec<_>, _>>()
+            .map_err(|e| Error::Internal(e.to_string()))?;
+        RecordBatch::try_new(Arc::clone(&self.schema), columns).map_err(|e| Error::Internal(e.to_string()))
     }
 
     /// Reads the next non-empty batch from the plan, within the deadline.
@@ -331,6 +349,19 @@ impl Hunt {
     pub fn progress(&self) -> Progress {
         self.progress.clone()
     }
+}
+
+/// `schema` with string views as Utf8.
+fn plain_strings(schema: &SchemaRef) -> SchemaRef {
+    let fields: Vec<Field> = schema
+        .fields()
+        .iter()
+        .map(|f| match f.data_type() {
+            DataType::Utf8View => f.as_ref().clone().with_data_type(DataType::Utf8),
+            _ => f.as_ref().clone(),
+        })
+        .collect();
+    Arc::new(Schema::new_with_metadata(fields, schema.metadata().clone()))
 }
 
 /// Sums the rows the plan's hot and cold scans produced.

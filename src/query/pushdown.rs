@@ -147,7 +147,7 @@ fn column_type(schema: &Schema, name: &str) -> Option<ColType> {
     Some(match field.data_type() {
         DataType::Int16 | DataType::Int32 | DataType::Int64 => ColType::Int,
         DataType::Float64 => ColType::Float,
-        DataType::Utf8 => ColType::Text,
+        DataType::Utf8 | DataType::Utf8View => ColType::Text,
         DataType::Timestamp(..) => ColType::Time,
         _ => return None,
     })

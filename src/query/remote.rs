@@ -72,6 +72,7 @@ fn readable(ty: &DataType) -> bool {
             | DataType::Int64
             | DataType::Float64
             | DataType::Utf8
+            | DataType::Utf8View
             | DataType::Binary
             | DataType::Timestamp(TimeUnit::Microsecond | TimeUnit::Nanosecond, _)
     )
@@ -205,7 +206,7 @@ impl Compiler {
             .fields()
             .iter()
             .map(|f| {
-                let collate = if f.data_type() == &DataType::Utf8 {
+                let collate = if matches!(f.data_type(), DataType::Utf8 | DataType::Utf8View) {
                     " COLLATE \"C\""
                 } else {
                     ""

@@ -47,8 +47,8 @@ pub(crate) fn context(engine: &QueryEngine, scope: Arc<ScanScope>) -> Result<Ses
         .with_information_schema(false)
         .with_target_partitions(std::thread::available_parallelism().map_or(2, |n| n.get()).clamp(1, 8));
     let options = config.options_mut();
-    // The files hold plain Utf8, the table's type: no view-type conversion on read.
-    options.execution.parquet.schema_force_view_types = false;
+    // The tables' text columns are string views: read them from Parquet as such.
+    options.execution.parquet.schema_force_view_types = true;
     options.sql_parser.enable_ident_normalization = true;
     let state = SessionStateBuilder::new()
         .with_config(config)

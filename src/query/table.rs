@@ -6,7 +6,7 @@ use std::fmt;
 use std::sync::Arc;
 use std::sync::atomic::AtomicU64;
 
-use arrow::datatypes::{Schema, SchemaRef};
+use arrow::datatypes::{DataType, Field, Schema, SchemaRef};
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use datafusion::catalog::{Session, TableProvider};
@@ -39,7 +39,7 @@ impl TableDef {
     pub(crate) fn events() -> Self {
         TableDef {
             table: Table::Events,
-            schema: schema::events(),
+            schema: with_string_views(&schema::events()),
             time_column: "event_time",
         }
     }
@@ -47,10 +47,24 @@ impl TableDef {
     pub(crate) fn metrics() -> Self {
         TableDef {
             table: Table::Metrics,
-            schema: schema::metrics(),
+            schema: with_string_views(&schema::metrics()),
             time_column: "time",
         }
     }
+}
+
+/// `schema` with its text columns as string views, which DataFusion decodes from Parquet
+/// without copying short values and groups faster; results turn them back into Utf8.
+fn with_string_views(schema: &Schema) -> SchemaRef {
+    let fields: Vec<Field> = schema
+        .fields()
+        .iter()
+        .map(|f| match f.data_type() {
+            DataType::Utf8 => f.as_ref().clone().with_data_type(DataType::Utf8View),
+            _ => f.as_ref().clone(),
+        })
+        .collect();
+    Arc::new(Schema::new_with_metadata(fields, schema.metadata().clone()))
 }
 
 /// Counters a hunt reports that the plan's own metrics do not hold.
