@@ -9,7 +9,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use arrow::array::RecordBatch;
-use arrow::datatypes::{DataType, Field, Schema, SchemaRef};
+use arrow::datatypes::{DataType, SchemaRef};
 use chrono::{DateTime, Utc};
 use datafusion::common::ParamValues;
 use datafusion::execution::SendableRecordBatchStream;
@@ -21,7 +21,7 @@ use serde::Serialize;
 use tokio::sync::OwnedSemaphorePermit;
 
 use super::hot::HotExec;
-use super::table::{ScanScope, ScanStats};
+use super::table::{ScanScope, ScanStats, retyped};
 use super::{Error, QueryEngine, Result, remote, session};
 use crate::event::TenantId;
 use crate::tier::Snapshot;
@@ -227,7 +227,8 @@ impl QueryEngine {
             };
         let stream = execute_stream(Arc::clone(&physical), ctx.task_ctx()).map_err(df_error)?;
         Ok(Hunt {
-            schema: plain_strings(&stream.schema()),
+            // String views become Utf8, the type callers see.
+            schema: retyped(&stream.schema(), &DataType::Utf8View, DataType::Utf8),
             stream: Some(stream),
             progress: Progress {
                 plan: physical,
@@ -349,19 +350,6 @@ impl Hunt {
     pub fn progress(&self) -> Progress {
         self.progress.clone()
     }
-}
-
-/// `schema` with string views as Utf8.
-fn plain_strings(schema: &SchemaRef) -> SchemaRef {
-    let fields: Vec<Field> = schema
-        .fields()
-        .iter()
-        .map(|f| match f.data_type() {
-            DataType::Utf8View => f.as_ref().clone().with_data_type(DataType::Utf8),
-            _ => f.as_ref().clone(),
-        })
-        .collect();
-    Arc::new(Schema::new_with_metadata(fields, schema.metadata().clone()))
 }
 
 /// Sums the rows the plan's hot and cold scans produced.

@@ -56,12 +56,21 @@ impl TableDef {
 /// `schema` with its text columns as string views, which DataFusion decodes from Parquet
 /// without copying short values and groups faster; results turn them back into Utf8.
 fn with_string_views(schema: &Schema) -> SchemaRef {
+    retyped(schema, &DataType::Utf8, DataType::Utf8View)
+}
+
+/// `schema` with every column of type `from` as type `to`.
+pub(crate) fn retyped(schema: &Schema, from: &DataType, to: DataType) -> SchemaRef {
     let fields: Vec<Field> = schema
         .fields()
         .iter()
-        .map(|f| match f.data_type() {
-            DataType::Utf8 => f.as_ref().clone().with_data_type(DataType::Utf8View),
-            _ => f.as_ref().clone(),
+        .map(|f| {
+            let field = f.as_ref().clone();
+            if field.data_type() == from {
+                field.with_data_type(to.clone())
+            } else {
+                field
+            }
         })
         .collect();
     Arc::new(Schema::new_with_metadata(fields, schema.metadata().clone()))
