@@ -70,12 +70,6 @@ impl Drop for Server {
     }
 }
 
-/// A port that was free a moment ago.
-fn free_port() -> u16 {
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind an ephemeral port");
-    listener.local_addr().unwrap().port()
-}
-
 fn batch_ids(client: usize, batch: usize) -> Vec<String> {
     (0..BATCH_EVENTS)
         .map(|j| format!("crash-c{client}-b{batch}-e{j}"))
@@ -152,7 +146,7 @@ async fn run_client(
 async fn acknowledged_events_survive_a_kill_9_of_the_server_exactly_once() {
     let db = common::TestDb::new().await;
     let token = db.token("acme", Role::Ingest).await;
-    let addr = format!("127.0.0.1:{}", free_port());
+    let addr = format!("127.0.0.1:{}", common::free_port());
     let base = format!("http://{addr}");
     let ingest_url = format!("{base}/api/v1/ingest");
     let http = reqwest::Client::builder()

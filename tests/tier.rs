@@ -10,7 +10,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use chrono::Utc;
-use common::{TestApp, ssh_event};
+use common::{TestApp, free_port, ssh_event};
 use object_store::{ObjectStore, ObjectStoreExt, PutPayload};
 use serde_json::{Value, json};
 use tidemark::config::Settings;
@@ -364,15 +364,6 @@ async fn retention_deletes_expired_files_except_under_legal_hold_and_records_it(
         .count();
     assert_eq!(deletions, doomed.len());
     assert_eq!(app.replay(&globex, "kind=log").await.len(), 24);
-}
-
-/// A free TCP port on 127.0.0.1.
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
 }
 
 #[tokio::test]

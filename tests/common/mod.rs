@@ -214,3 +214,9 @@ pub async fn dense_positions(sql: &tokio_postgres::Client) -> i64 {
     assert_eq!(found, (Some(1), Some(n), n), "positions must be exactly 1..={n}");
     n
 }
+
+/// A TCP port on 127.0.0.1 that was free a moment ago.
+pub fn free_port() -> u16 {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind an ephemeral port");
+    listener.local_addr().unwrap().port()
+}
