@@ -2,8 +2,8 @@
 //! DataFusion's Parquet source (row-group statistics, page index and bloom filters), with the
 //! filters the hot side evaluates exactly applied here too, so both halves return the same rows.
 
-use std::sync::Arc;
 use std::sync::atomic::Ordering;
+use std::sync::{Arc, PoisonError};
 
 use datafusion::catalog::Session;
 use datafusion::common::DFSchema;
@@ -58,11 +58,23 @@ pub(crate) async fn files(scope: &ScanScope, def: &TableDef, pushed: &[Pred]) ->
         }
         _ => return Ok(None),
     };
-    let files = scope
-        .snapshot
-        .files(def.table, &scope.tenant, &filter)
-        .await
-        .map_err(ScanError::Store)?;
+    let known = || scope.files.lock().unwrap_or_else(PoisonError::into_inner);
+    let asked = known()
+        .iter()
+        .find(|(table, f, _)| *table == def.table && *f == filter)
+        .map(|(_, _, files)| files.clone());
+    let files = match asked {
+        Some(files) => files,
+        None => {
+            let files = scope
+                .snapshot
+                .files(def.table, &scope.tenant, &filter)
+                .await
+                .map_err(ScanError::Store)?;
+            known().push((def.table, filter, files.clone()));
+            files
+        }
+    };
     Ok((!files.is_empty()).then_some((files, below_watermark)))
 }
 

@@ -170,17 +170,19 @@ async fn stream_rows(
     };
     let pg: &tokio_postgres::Client = running.client.as_ref().expect("set above");
     // UTC: `date_trunc` and `date_bin` of a pushed-down query cut days where DataFusion does.
-    pg.batch_execute(&format!(
+    let begin = format!(
         "BEGIN READ ONLY; SET LOCAL statement_timeout = {}; SET LOCAL TimeZone = 'UTC'",
         query.statement_timeout_ms
-    ))
-    .await
-    .map_err(scan_error)?;
+    );
     // Parse, bind and execute in one round trip, all rows in one Execute (a row-limited portal
     // would keep PostgreSQL from planning parallel workers); the connection's bounded buffer
-    // holds PostgreSQL back when we lag.
+    // holds PostgreSQL back when we lag. The transaction's start goes out ahead of it in the
+    // same round trip, and PostgreSQL runs them in order; should it fail, so does the scan,
+    // and its connection leaves the pool.
     let params = query.params.iter().map(|v| (v.as_sql(), v.pg_type()));
-    let stream = pg.query_typed_raw(&query.sql, params).await.map_err(scan_error)?;
+    let (begun, stream) = futures_util::join!(pg.batch_execute(&begin), pg.query_typed_raw(&query.sql, params));
+    begun.map_err(scan_error)?;
+    let stream = stream.map_err(scan_error)?;
     let mut stream = std::pin::pin!(stream);
     let mut rows = Vec::with_capacity(page);
     let mut finished = true;

@@ -3,9 +3,8 @@
 //! read to tell a complete result from a cut one) and a deadline.
 
 use std::collections::HashMap;
-use std::sync::Arc;
-use std::sync::OnceLock;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
 use arrow::array::RecordBatch;
@@ -190,6 +189,7 @@ impl QueryEngine {
             // PostgreSQL stops a bit after the hunt's own deadline, should the hunt not stop it first.
             statement_timeout_ms: timeout.as_millis() as u64 + 1_000,
             stats: Arc::clone(&stats),
+            files: Mutex::default(),
         });
         let df_error = |e| Error::from_datafusion(e, self.limits.memory_bytes, timeout);
         let ctx = session::context(self, scope).map_err(df_error)?;
@@ -264,13 +264,13 @@ impl Hunt {
             None => self.pull().await?,
         };
         let Some(batch) = batch else {
-            self.finish().await;
+            self.finish();
             return Ok(None);
         };
         let room = self.limit - self.rows;
         let batch = if batch.num_rows() > room {
             self.partial = true;
-            self.finish().await;
+            self.finish();
             batch.slice(0, room)
         } else {
             batch
@@ -305,7 +305,7 @@ impl Hunt {
                 return Ok(None);
             };
             let Ok(next) = tokio::time::timeout_at(self.deadline, stream.next()).await else {
-                return Err(self.fail(Error::Timeout(self.timeout.as_millis() as u64)).await);
+                return Err(self.fail(Error::Timeout(self.timeout.as_millis() as u64)));
             };
             match next {
                 None => return Ok(None),
@@ -313,26 +313,26 @@ impl Hunt {
                 Some(Ok(batch)) => return Ok(Some(batch)),
                 Some(Err(e)) => {
                     let e = Error::from_datafusion(e, self.memory_bytes, self.timeout);
-                    return Err(self.fail(e).await);
+                    return Err(self.fail(e));
                 }
             }
         }
     }
 
-    async fn fail(&mut self, e: Error) -> Error {
+    fn fail(&mut self, e: Error) -> Error {
         let _ = self.progress.failure.set(e.to_string());
-        self.finish().await;
+        self.finish();
         e
     }
 
-    /// Stops the plan and ends the snapshot.
-    async fn finish(&mut self) {
+    /// Stops the plan and ends the snapshot, whose unlocking the caller does not wait for.
+    fn finish(&mut self) {
         self.stream = None;
         self.slot = None;
         if let Some(snapshot) = self.snapshot.take()
             && let Ok(snapshot) = Arc::try_unwrap(snapshot)
         {
-            snapshot.release().await;
+            tokio::spawn(snapshot.release());
         }
     }
 

@@ -3,8 +3,8 @@
 //! caller's tenant and the hunt's time range whatever the SQL says.
 
 use std::fmt;
-use std::sync::Arc;
 use std::sync::atomic::AtomicU64;
+use std::sync::{Arc, Mutex};
 
 use arrow::datatypes::{DataType, Field, Schema, SchemaRef};
 use async_trait::async_trait;
@@ -24,7 +24,7 @@ use super::hot::{HotExec, HotQuery};
 use super::pushdown::{Pred, SqlBuilder, Value, translate};
 use crate::event::TenantId;
 use crate::store::Store;
-use crate::tier::{Snapshot, Table, schema};
+use crate::tier::{ColdFile, FileFilter, Snapshot, Table, schema};
 
 /// What distinguishes the two tables.
 #[derive(Debug, Clone)]
@@ -95,6 +95,9 @@ pub(crate) struct ScanScope {
     pub(crate) to: Option<DateTime<Utc>>,
     pub(crate) statement_timeout_ms: u64,
     pub(crate) stats: Arc<ScanStats>,
+    /// The manifest's answers so far: planning asks twice for each scan (may the whole query
+    /// run in PostgreSQL, then which files to read), and the snapshot's answer cannot change.
+    pub(crate) files: Mutex<Vec<(Table, FileFilter, Vec<ColdFile>)>>,
 }
 
 /// The object store of the cold files as a session sees it.

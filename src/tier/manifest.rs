@@ -56,7 +56,7 @@ fn as_hex<S: serde::Serializer>(bytes: &[u8], s: S) -> Result<S::Ok, S::Error> {
 }
 
 /// Bounds a reader can prune files with; `None` is unbounded.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone, Default, PartialEq)]
 pub struct FileFilter {
     pub kinds: Option<Vec<String>>,
     pub min_position: Option<i64>,
@@ -87,16 +87,19 @@ impl Snapshot {
             // From before asking: a lock query that fails midway may still have taken it.
             locked: true,
         };
-        guard
-            .execute("SELECT pg_advisory_lock_shared($1)", &[&HANDOFF_LOCK])
-            .await?;
-        let row = guard
-            .query_one(
+        // Statements cached on the connection; the lock and the read go out in one round
+        // trip, PostgreSQL running them in order, so the read waits for the lock.
+        let (lock, watermarks) = tokio::try_join!(
+            guard.prepare_cached("SELECT pg_advisory_lock_shared($1)"),
+            guard.prepare_cached(
                 "SELECT coalesce((SELECT max(last_position) FROM cold_chunks WHERE table_name = 'events'), 0), \
                  (SELECT max(range_end) FROM cold_chunks WHERE table_name = 'metrics')",
-                &[],
-            )
-            .await?;
+            ),
+        )?;
+        let (_, row) = tokio::try_join!(
+            guard.execute(&lock, &[&HANDOFF_LOCK]),
+            guard.query_one(&watermarks, &[])
+        )?;
         Ok(Snapshot {
             guard,
             events_watermark: row.get(0),
@@ -108,9 +111,9 @@ impl Snapshot {
     /// recorded_at) order: only files at or below this snapshot's watermark, since a chunk
     /// registered after it was taken is still read from the hot tier by this snapshot's reader.
     pub async fn files(&self, table: Table, tenant: &TenantId, filter: &FileFilter) -> store::Result<Vec<ColdFile>> {
-        let rows = self
+        let statement = self
             .guard
-            .query(
+            .prepare_cached(
                 "SELECT id, table_name, chunk, tenant_id, kind, path, first_position, last_position, min_recorded_at, \
                  max_recorded_at, min_time, max_time, row_count, bytes, sha256 FROM cold_files \
                  WHERE table_name = $1 AND tenant_id = $2 \
@@ -122,6 +125,12 @@ impl Snapshot {
                  AND (CASE WHEN table_name = 'events' THEN last_position <= $10 \
                       ELSE $11::timestamptz IS NOT NULL AND max_recorded_at < $11 END) \
                  ORDER BY first_position NULLS LAST, min_recorded_at, id",
+            )
+            .await?;
+        let rows = self
+            .guard
+            .query(
+                &statement,
                 &[
                     &table.as_str(),
                     &tenant.as_str(),
@@ -158,11 +167,15 @@ impl Snapshot {
 
     /// Ends the snapshot now; the connection goes back to its pool.
     pub async fn release(mut self) {
-        let unlocked = self
-            .guard
-            .query_one("SELECT pg_advisory_unlock_shared($1)", &[&HANDOFF_LOCK])
-            .await
-            .is_ok_and(|row| row.get::<_, bool>(0));
+        let unlock = self.guard.prepare_cached("SELECT pg_advisory_unlock_shared($1)").await;
+        let unlocked = match unlock {
+            Ok(unlock) => self
+                .guard
+                .query_one(&unlock, &[&HANDOFF_LOCK])
+                .await
+                .is_ok_and(|row| row.get::<_, bool>(0)),
+            Err(_) => false,
+        };
         self.guard.locked = !unlocked;
     }
 }
@@ -176,9 +189,9 @@ struct LockHolder {
 }
 
 impl std::ops::Deref for LockHolder {
-    type Target = tokio_postgres::Client;
+    type Target = deadpool_postgres::ClientWrapper;
 
-    fn deref(&self) -> &tokio_postgres::Client {
+    fn deref(&self) -> &deadpool_postgres::ClientWrapper {
         self.client.as_ref().expect("held until dropped")
     }
 }
