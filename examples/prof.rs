@@ -1,3 +1,4 @@
+#![allow(non_snake_case)]
 #[path = "../benches/common/mod.rs"]
 mod common;
 
@@ -14,17 +15,29 @@ use tidemark::store::{self, AppendJob, Appender, AppenderOptions, Store};
 use tidemark::telemetry::Metrics;
 use tidemark::tier::{self, TierContext};
 
-const CONN: &str = "host=/tmp port=5433 user=postgres dbname=prof";
-const OBJ: &str = "/tmp/prof-objects";
-
 #[tokio::main]
 async fn main() -> Result<()> {
+    tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
+        .with_writer(std::io::stderr)
+        .init();
+    let dbname = std::env::var("PROF_DB").unwrap_or_else(|_| "prof".into());
+    let conn_s = format!("host=/tmp port=5433 user=postgres dbname={dbname}");
+    let CONN = conn_s.as_str();
+    let obj_s = format!("/tmp/{dbname}-objects");
+    let OBJ = obj_s.as_str();
+    let tier_it = std::env::var("PROF_TIER").map_or(true, |v| v != "0");
     let store = Store::new(CONN.parse()?, Settings::default().db_max_connections)?;
     store::migrate(&store).await?;
     let objects = tier::objects::open(&format!("file://{OBJ}"))?;
     let (client, conn) = tokio_postgres::connect(CONN, tokio_postgres::NoTls).await?;
     tokio::spawn(conn);
-    let cold: i64 = client.query_one("SELECT count(*) FROM cold_files", &[]).await?.get(0);
+    let cold: i64 = client.query_one("SELECT count(*) FROM events", &[]).await?.get(0);
+    let cold = cold
+        + client
+            .query_one("SELECT count(*) FROM cold_files", &[])
+            .await?
+            .get::<_, i64>(0);
     if cold == 0 {
         client
             .execute("SELECT set_chunk_time_interval('events', INTERVAL '10 seconds')", &[])
@@ -44,16 +57,19 @@ async fn main() -> Result<()> {
         }
         drop(appender);
         task.await?;
-        tokio::time::sleep(Duration::from_secs(11)).await;
-        let (appender, task) = Appender::start(store.clone(), AppenderOptions::default(), Arc::new(Metrics::new()));
-        let ctx = TierContext {
-            store: store.clone(),
-            objects: Arc::clone(&objects),
-            appender,
-        };
-        tier::tier_run(&ctx, Utc::now(), false).await?;
-        drop(ctx);
-        task.await?;
+        client.batch_execute("VACUUM ANALYZE events").await?;
+        if tier_it {
+            tokio::time::sleep(Duration::from_secs(11)).await;
+            let (appender, task) = Appender::start(store.clone(), AppenderOptions::default(), Arc::new(Metrics::new()));
+            let ctx = TierContext {
+                store: store.clone(),
+                objects: Arc::clone(&objects),
+                appender,
+            };
+            tier::tier_run(&ctx, Utc::now(), false).await?;
+            drop(ctx);
+            task.await?;
+        }
         eprintln!("loaded and tiered");
     }
     let limits = QueryLimits {

@@ -15,6 +15,7 @@ mod pushdown;
 mod remote;
 mod session;
 mod table;
+mod udf;
 
 use std::path::PathBuf;
 use std::sync::Arc;

@@ -11,10 +11,11 @@ use datafusion::execution::disk_manager::{DiskManagerBuilder, DiskManagerMode};
 use datafusion::execution::memory_pool::{GreedyMemoryPool, TrackConsumersPool};
 use datafusion::execution::object_store::ObjectStoreUrl;
 use datafusion::execution::runtime_env::RuntimeEnvBuilder;
-use datafusion::logical_expr::LogicalPlan;
+use datafusion::logical_expr::{LogicalPlan, ScalarUDF};
 use datafusion::prelude::{SQLOptions, SessionConfig, SessionContext};
 
 use super::table::{ColdTier, ScanScope, TableDef, TieredTable};
+use super::udf::UtcDateTrunc;
 use super::{Error, QueryEngine};
 
 /// The URL the cold tier's object store is registered under in every session.
@@ -56,6 +57,7 @@ pub(crate) fn context(engine: &QueryEngine, scope: Arc<ScanScope>) -> Result<Ses
         .with_default_features()
         .build();
     let ctx = SessionContext::new_with_state(state);
+    ctx.register_udf(ScalarUDF::new_from_impl(UtcDateTrunc::new()));
     ctx.register_table(
         "events",
         Arc::new(TieredTable::new(TableDef::events(), Arc::clone(&scope))),
