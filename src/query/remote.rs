@@ -11,8 +11,13 @@
 //!
 //! Each node becomes a subquery whose columns are `c0`, `c1`, … in the order of the node's
 //! schema; PostgreSQL's planner flattens them again. Every value is a bound parameter.
+//!
+//! Addresses stay `inet` for as long as only their equality matters (carried through,
+//! grouped on, counted, counted distinct), which PostgreSQL hashes and sorts far faster than
+//! their text; anything else reads them as text, as does the answer.
 
 use std::any::Any;
+use std::collections::HashMap;
 
 use arrow::datatypes::{DataType, TimeUnit};
 use datafusion::catalog::default_table_source::DefaultTableSource;
@@ -28,6 +33,7 @@ use super::hot::HotQuery;
 use super::pushdown::{Pred, SqlBuilder, Value, same_like, translate};
 use super::table::TieredTable;
 use crate::store::Store;
+use crate::tier::schema;
 
 /// Units `date_trunc` truncates to the same instant in both engines (in UTC).
 const TRUNC_UNITS: [&str; 8] = ["second", "minute", "hour", "day", "week", "month", "quarter", "year"];
@@ -47,7 +53,7 @@ pub(crate) async fn compile(plan: &LogicalPlan) -> Result<Option<(Store, HotQuer
         return Ok(None);
     }
     let mut q = Compiler::default();
-    let Some(sql) = q.node(plan) else {
+    let Some(sql) = q.answer(plan) else {
         return Ok(None);
     };
     for (table, preds) in &scans {
@@ -106,11 +112,29 @@ fn tiered(scan: &TableScan) -> Option<&TieredTable> {
     provider.downcast_ref::<TieredTable>()
 }
 
+/// A node's SQL, and which of its columns are addresses left as `inet`.
+struct Sub {
+    sql: String,
+    inet: Vec<bool>,
+}
+
+impl Sub {
+    /// A node whose columns are those of its input, in the same order.
+    fn over(sql: String, input: &[bool]) -> Self {
+        Sub {
+            sql,
+            inet: input.to_vec(),
+        }
+    }
+}
+
 #[derive(Default)]
 struct Compiler {
     b: SqlBuilder,
     /// Subquery aliases handed out so far.
     aliases: usize,
+    /// For each alias handed out, which of its columns are `inet`.
+    inet: HashMap<String, Vec<bool>>,
 }
 
 impl Compiler {
@@ -119,36 +143,92 @@ impl Compiler {
         format!("t{}", self.aliases)
     }
 
+    /// `plan`'s SQL as a subquery under a new alias, for a node above it to read.
+    fn input(&mut self, plan: &LogicalPlan) -> Option<(String, String)> {
+        let sub = self.node(plan)?;
+        let t = self.alias();
+        self.inet.insert(t.clone(), sub.inet);
+        Some((sub.sql, t))
+    }
+
+    fn is_inet(&self, t: &str, i: usize) -> bool {
+        self.inet.get(t).is_some_and(|cols| cols.get(i) == Some(&true))
+    }
+
+    /// The whole query, every address read as text.
+    fn answer(&mut self, plan: &LogicalPlan) -> Option<String> {
+        let sub = self.node(plan)?;
+        if !sub.inet.contains(&true) {
+            return Some(sub.sql);
+        }
+        let (sql, inet) = (sub.sql, sub.inet);
+        let t = self.alias();
+        let columns: Vec<String> = inet
+            .iter()
+            .enumerate()
+            .map(|(i, &address)| {
+                if address {
+                    format!("host({t}.c{i})")
+                } else {
+                    format!("{t}.c{i}")
+                }
+            })
+            .collect();
+        Some(format!("SELECT {} FROM ({sql}) AS {t}", named(columns)))
+    }
+
+    /// A column as it is, address or not, when only its equality matters; else `expr`.
+    fn kept(&mut self, e: &Expr, schema: &DFSchema, t: &str) -> Option<(String, bool)> {
+        if let Expr::Column(c) = strip_alias(e) {
+            let i = schema.index_of_column(c).ok()?;
+            if self.is_inet(t, i) {
+                return Some((format!("{t}.c{i}"), true));
+            }
+        }
+        Some((self.expr(e, schema, t)?, false))
+    }
+
     /// The SQL of `plan`, its columns named `c0`, `c1`, … in schema order.
-    fn node(&mut self, plan: &LogicalPlan) -> Option<String> {
+    fn node(&mut self, plan: &LogicalPlan) -> Option<Sub> {
         match plan {
             LogicalPlan::TableScan(scan) => self.scan(scan),
             LogicalPlan::SubqueryAlias(s) => self.node(&s.input),
             LogicalPlan::Projection(p) => {
-                let input = self.node(&p.input)?;
-                let t = self.alias();
-                let columns = self.columns(&p.expr, p.input.schema(), &t)?;
-                Some(format!("SELECT {columns} FROM ({input}) AS {t}"))
+                let (input, t) = self.input(&p.input)?;
+                let (items, inet): (Vec<String>, Vec<bool>) = p
+                    .expr
+                    .iter()
+                    .map(|e| self.kept(e, p.input.schema(), &t))
+                    .collect::<Option<Vec<_>>>()?
+                    .into_iter()
+                    .unzip();
+                Some(Sub {
+                    sql: format!("SELECT {} FROM ({input}) AS {t}", named(items)),
+                    inet,
+                })
             }
             LogicalPlan::Filter(f) => {
-                let input = self.node(&f.input)?;
-                let t = self.alias();
+                let (input, t) = self.input(&f.input)?;
                 let predicate = self.expr(&f.predicate, f.input.schema(), &t)?;
-                Some(format!("SELECT * FROM ({input}) AS {t} WHERE {predicate}"))
+                let sql = format!("SELECT * FROM ({input}) AS {t} WHERE {predicate}");
+                Some(Sub::over(sql, &self.inet[&t]))
             }
             LogicalPlan::Aggregate(a) => {
-                let input = self.node(&a.input)?;
-                let t = self.alias();
+                let (input, t) = self.input(&a.input)?;
                 let schema = a.input.schema();
                 let mut items = Vec::with_capacity(a.group_expr.len() + a.aggr_expr.len());
+                let mut inet = Vec::with_capacity(items.capacity());
                 for e in &a.group_expr {
                     if matches!(e, Expr::GroupingSet(_)) {
                         return None;
                     }
-                    items.push(self.expr(e, schema, &t)?);
+                    let (item, address) = self.kept(e, schema, &t)?;
+                    items.push(item);
+                    inet.push(address);
                 }
                 for e in &a.aggr_expr {
                     items.push(self.aggregate(e, schema, &t)?);
+                    inet.push(false);
                 }
                 let columns = named(items);
                 let groups: Vec<String> = (1..=a.group_expr.len()).map(|i| i.to_string()).collect();
@@ -157,11 +237,13 @@ impl Compiler {
                 } else {
                     format!(" GROUP BY {}", groups.join(", "))
                 };
-                Some(format!("SELECT {columns} FROM ({input}) AS {t}{group_by}"))
+                Some(Sub {
+                    sql: format!("SELECT {columns} FROM ({input}) AS {t}{group_by}"),
+                    inet,
+                })
             }
             LogicalPlan::Sort(s) => {
-                let input = self.node(&s.input)?;
-                let t = self.alias();
+                let (input, t) = self.input(&s.input)?;
                 let mut keys = Vec::with_capacity(s.expr.len());
                 for key in &s.expr {
                     let e = self.expr(&key.expr, s.input.schema(), &t)?;
@@ -170,10 +252,8 @@ impl Compiler {
                     keys.push(format!("{e} {dir} NULLS {nulls}"));
                 }
                 let limit = s.fetch.map(|n| format!(" LIMIT {n}")).unwrap_or_default();
-                Some(format!(
-                    "SELECT * FROM ({input}) AS {t} ORDER BY {}{limit}",
-                    keys.join(", ")
-                ))
+                let sql = format!("SELECT * FROM ({input}) AS {t} ORDER BY {}{limit}", keys.join(", "));
+                Some(Sub::over(sql, &self.inet[&t]))
             }
             LogicalPlan::Limit(l) => {
                 let (Ok(SkipType::Literal(skip)), Ok(FetchType::Literal(fetch))) =
@@ -181,17 +261,18 @@ impl Compiler {
                 else {
                     return None;
                 };
-                let input = self.node(&l.input)?;
-                let t = self.alias();
+                let (input, t) = self.input(&l.input)?;
                 let fetch = fetch.map(|n| format!(" LIMIT {n}")).unwrap_or_default();
-                Some(format!("SELECT * FROM ({input}) AS {t}{fetch} OFFSET {skip}"))
+                let sql = format!("SELECT * FROM ({input}) AS {t}{fetch} OFFSET {skip}");
+                Some(Sub::over(sql, &self.inet[&t]))
             }
             _ => None,
         }
     }
 
-    /// A scan: the hot SELECT the provider would run, its columns renamed, text compared by bytes.
-    fn scan(&mut self, scan: &TableScan) -> Option<String> {
+    /// A scan: the hot SELECT the provider would run, its columns renamed, text compared by
+    /// bytes, addresses left `inet`.
+    fn scan(&mut self, scan: &TableScan) -> Option<Sub> {
         let table = tiered(scan)?;
         let schema = table.def().schema.as_ref();
         let preds: Vec<Pred> = scan
@@ -200,29 +281,22 @@ impl Compiler {
             .map(|f| translate(f, schema))
             .collect::<Option<_>>()?;
         let projected = scan.projected_schema.as_arrow();
-        let inner = table.hot_select(&mut self.b, &preds, projected, scan.fetch);
+        let inner = table.hot_select(&mut self.b, &preds, projected, scan.fetch, true);
         let s = self.alias();
-        let columns: Vec<String> = projected
+        let (columns, inet): (Vec<String>, Vec<bool>) = projected
             .fields()
             .iter()
             .map(|f| {
-                let collate = if matches!(f.data_type(), DataType::Utf8 | DataType::Utf8View) {
-                    " COLLATE \"C\""
-                } else {
-                    ""
-                };
-                format!("{s}.\"{}\"{collate}", f.name())
+                let address = schema::is_address(f.name());
+                let text = matches!(f.data_type(), DataType::Utf8 | DataType::Utf8View) && !address;
+                let collate = if text { " COLLATE \"C\"" } else { "" };
+                (format!("{s}.\"{}\"{collate}", f.name()), address)
             })
-            .collect();
-        Some(format!("SELECT {} FROM ({inner}) AS {s}", named(columns)))
-    }
-
-    fn columns(&mut self, exprs: &[Expr], schema: &DFSchema, t: &str) -> Option<String> {
-        let items = exprs
-            .iter()
-            .map(|e| self.expr(e, schema, t))
-            .collect::<Option<Vec<_>>>()?;
-        Some(named(items))
+            .unzip();
+        Some(Sub {
+            sql: format!("SELECT {} FROM ({inner}) AS {s}", named(columns)),
+            inet,
+        })
     }
 
     /// An aggregate call over columns of `schema` (the aggregate's input).
@@ -249,10 +323,14 @@ impl Compiler {
         if name == "count" && distinct.is_empty() && matches!(&args[0], Expr::Literal(v, _) if !v.is_null()) {
             return Some("count(*)".into());
         }
-        let arg = self.expr(&args[0], schema, t)?;
         let arg_type = args[0].get_type(schema).ok()?;
+        if name == "count" {
+            // Equal addresses are equal texts: counting either gives the same.
+            let (arg, _) = self.kept(&args[0], schema, t)?;
+            return Some(format!("count({distinct}{arg})"));
+        }
+        let arg = self.expr(&args[0], schema, t)?;
         match name {
-            "count" => Some(format!("count({distinct}{arg})")),
             // PostgreSQL sums integers as numeric; DataFusion's result is a 64-bit integer.
             "sum" if distinct.is_empty() && arg_type.is_integer() => Some(format!("sum({arg})::bigint")),
             "min" | "max" if distinct.is_empty() => Some(format!("{name}({arg})")),
@@ -264,7 +342,10 @@ impl Compiler {
     fn expr(&mut self, e: &Expr, schema: &DFSchema, t: &str) -> Option<String> {
         Some(match e {
             Expr::Alias(Alias { expr, .. }) => self.expr(expr, schema, t)?,
-            Expr::Column(c) => format!("{t}.c{}", schema.index_of_column(c).ok()?),
+            Expr::Column(c) => match schema.index_of_column(c).ok()? {
+                i if self.is_inet(t, i) => format!("host({t}.c{i}) COLLATE \"C\""),
+                i => format!("{t}.c{i}"),
+            },
             Expr::Literal(v, _) => self.literal(v)?,
             Expr::BinaryExpr(BinaryExpr { left, op, right }) => {
                 let op = match op {

@@ -130,20 +130,25 @@ impl TieredTable {
     }
 
     /// The hot half's SELECT, its parameters bound in `b` (whose text is left as it was): the
-    /// tenant, the watermark and the time range always; then the pushed filters.
+    /// tenant, the watermark and the time range always; then the pushed filters. Addresses
+    /// are read as text, or left `inet` with `raw_addresses`.
     pub(crate) fn hot_select(
         &self,
         b: &mut SqlBuilder,
         pushed: &[Pred],
         projection: &Schema,
         limit: Option<usize>,
+        raw_addresses: bool,
     ) -> String {
         let outer = std::mem::take(&mut b.sql);
         let scope = &self.scope;
         let columns: Vec<String> = projection
             .fields()
             .iter()
-            .map(|f| schema::select_expr(f.name()))
+            .map(|f| match f.name() {
+                name if raw_addresses && schema::is_address(name) => name.clone(),
+                name => schema::select_expr(name),
+            })
             .collect();
         let tenant = b.bind(Value::Text(scope.tenant.as_str().to_owned()));
         b.sql = format!(
@@ -232,7 +237,7 @@ impl TableProvider for TieredTable {
         };
         let preds: Vec<Pred> = pushed.iter().map(|(_, p)| p.clone()).collect();
         let mut b = SqlBuilder::default();
-        let sql = self.hot_select(&mut b, &preds, &projected, limit);
+        let sql = self.hot_select(&mut b, &preds, &projected, limit, false);
         let query = HotQuery {
             sql,
             params: b.params,

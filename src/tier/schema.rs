@@ -55,11 +55,17 @@ pub fn metrics() -> SchemaRef {
     Arc::clone(&SCHEMA)
 }
 
+/// Whether column `name` is an `inet` in PostgreSQL. Tidemark writes host addresses only
+/// (full netmask), so `host()` is one to one on them: equal addresses, equal texts.
+pub fn is_address(name: &str) -> bool {
+    matches!(name, "source_ip" | "destination_ip")
+}
+
 /// The SQL expression that reads column `name` of `table` from PostgreSQL in the Arrow type
 /// above (`inet` → text without the `/32`, `jsonb` → text).
 pub fn select_expr(name: &str) -> String {
     match name {
-        "source_ip" | "destination_ip" => format!("host({name}) AS {name}"),
+        _ if is_address(name) => format!("host({name}) AS {name}"),
         "fields" | "labels" => format!("{name}::text AS {name}"),
         other => other.to_owned(),
     }

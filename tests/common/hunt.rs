@@ -30,10 +30,11 @@ impl Gen<'_> {
     pub fn host(&self) -> String {
         format!("{}-host-{}", self.tenant, self.i % 3)
     }
-    /// The tenant's own address block, so a leaked row would show.
+    /// The tenant's own address block, so a leaked row would show. Five addresses, whose
+    /// order as text (…0.1, …0.13, …0.17, …0.5, …0.9) is not their order as numbers.
     pub fn source_ip(&self) -> String {
         let block = if self.tenant == "acme" { 1 } else { 2 };
-        format!("10.{block}.0.{}", self.i % 5 + 1)
+        format!("10.{block}.0.{}", self.i % 5 * 4 + 1)
     }
     pub fn user(&self) -> String {
         format!("{}-user-{}", self.tenant, self.i % 4)
