@@ -32,7 +32,7 @@ use tidemark::tier::{self, TierContext};
 
 const DEFAULT_EVENTS: usize = 1_000_000;
 const TENANT: &str = "bench";
-const RUNS: usize = 3;
+const RUNS: usize = 10;
 
 /// The hunts: (name, SQL). The same text runs in DataFusion, PostgreSQL and DuckDB.
 fn hunts(ip: &str) -> Vec<(&'static str, String)> {

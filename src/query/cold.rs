@@ -33,9 +33,9 @@ fn micros(t: chrono::DateTime<chrono::Utc>) -> Expr {
     ))
 }
 
-/// The files of `scope`'s tenant that may hold rows matching `pushed`, with the predicate
-/// that keeps their reading below the snapshot's watermark; `None` when there are none.
-pub(crate) async fn files(scope: &ScanScope, def: &TableDef, pushed: &[Pred]) -> Result<Option<(Vec<ColdFile>, Expr)>> {
+/// The files of `scope`'s tenant that may hold rows matching `pushed`, all at or below the
+/// snapshot's watermark; `None` when there are none.
+pub(crate) async fn files(scope: &ScanScope, def: &TableDef, pushed: &[Pred]) -> Result<Option<Vec<ColdFile>>> {
     let mut filter = FileFilter {
         time_from: scope.from,
         time_to: scope.to,
@@ -47,17 +47,15 @@ pub(crate) async fn files(scope: &ScanScope, def: &TableDef, pushed: &[Pred]) ->
     // Files registered after the snapshot lie above its watermark and are still read hot:
     // the cold side keeps to the snapshot's watermark, or a row would be counted twice.
     let snapshot = &scope.snapshot;
-    let below_watermark = match (def.table, snapshot.events_watermark, snapshot.metrics_watermark) {
+    match (def.table, snapshot.events_watermark, snapshot.metrics_watermark) {
         (Table::Events, w, _) if w > 0 => {
             filter.max_position = Some(filter.max_position.map_or(w, |m| m.min(w)));
-            col("position").lt_eq(lit(w))
         }
         (Table::Metrics, _, Some(w)) => {
             filter.recorded_to = Some(filter.recorded_to.map_or(w, |m| m.min(w)));
-            col("recorded_at").lt(micros(w))
         }
         _ => return Ok(None),
-    };
+    }
     let known = || scope.files.lock().unwrap_or_else(PoisonError::into_inner);
     let asked = known()
         .iter()
@@ -75,7 +73,7 @@ pub(crate) async fn files(scope: &ScanScope, def: &TableDef, pushed: &[Pred]) ->
             files
         }
     };
-    Ok((!files.is_empty()).then_some((files, below_watermark)))
+    Ok((!files.is_empty()).then_some(files))
 }
 
 /// The cold half of a scan, or `None` when no file may hold a matching row.
@@ -88,7 +86,7 @@ pub(crate) async fn plan(
     limit: Option<usize>,
 ) -> Result<Option<Arc<dyn ExecutionPlan>>> {
     let preds: Vec<Pred> = pushed.iter().map(|(_, p)| p.clone()).collect();
-    let Some((files, below_watermark)) = files(scope, def, &preds).await? else {
+    let Some(files) = files(scope, def, &preds).await? else {
         return Ok(None);
     };
     let Some(cold) = scope.cold.as_ref() else {
@@ -106,32 +104,29 @@ pub(crate) async fn plan(
     if let Some(to) = scope.to {
         exact.push(col(def.time_column).lt(micros(to)));
     }
-    // The tenant and the watermark hold for every row of the files the manifest gave (one
-    // tenant's rows each, all at or below the watermark): they only prune row groups and
-    // pages by their statistics, with the exact filters and the columns' bloom filters.
-    let mut prune = exact.clone();
-    prune.push(col("tenant_id").eq(lit(ScalarValue::Utf8View(Some(scope.tenant.as_str().to_owned())))));
-    prune.push(below_watermark);
-
+    // The tenant and the watermark need no test: every row of the files the manifest gave
+    // meets them (one tenant's rows each, all at or below the watermark). The exact filters
+    // prune row groups and pages by their statistics and the columns' bloom filters.
     let schema = Arc::clone(&def.schema);
-    let table_schema = DFSchema::try_from(Arc::clone(&schema))?;
-    let prune = state.create_physical_expr(conjunction(prune).unwrap_or_else(|| lit(true)), &table_schema)?;
     let options = TableParquetOptions {
         global: state.config_options().execution.parquet.clone(),
         ..TableParquetOptions::default()
     };
     let reader = CachedParquetFileReaderFactory::new(Arc::clone(&cold.objects), Arc::clone(&cold.metadata));
-    let source = ParquetSource::new(Arc::clone(&schema))
+    let mut source = ParquetSource::new(Arc::clone(&schema))
         .with_table_parquet_options(options)
-        .with_parquet_file_reader_factory(Arc::new(reader))
-        .with_predicate(prune);
+        .with_parquet_file_reader_factory(Arc::new(reader));
+    let filter = conjunction(exact);
+    if let Some(filter) = &filter {
+        let prune = state.create_physical_expr(filter.clone(), &DFSchema::try_from(Arc::clone(&schema))?)?;
+        source = source.with_predicate(prune);
+    }
 
     // Read the projected columns plus those the filters need, then project those away.
     let wanted: Vec<usize> = projection
         .cloned()
         .unwrap_or_else(|| (0..schema.fields().len()).collect());
     let mut read = wanted.clone();
-    let filter = conjunction(exact);
     if let Some(filter) = &filter {
         for column in filter.column_refs() {
             let i = schema.index_of(&column.name)?;
