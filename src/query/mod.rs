@@ -6,6 +6,7 @@
 pub mod aggregates;
 pub mod cli;
 mod cold;
+mod group_view;
 mod hot;
 mod hunt;
 pub mod named;

@@ -14,6 +14,7 @@ use datafusion::execution::runtime_env::RuntimeEnvBuilder;
 use datafusion::logical_expr::{LogicalPlan, ScalarUDF};
 use datafusion::prelude::{SQLOptions, SessionConfig, SessionContext};
 
+use super::group_view::ViewGroupRule;
 use super::table::{ColdTier, ScanScope, TableDef, TieredTable};
 use super::udf::UtcDateTrunc;
 use super::{Error, QueryEngine};
@@ -55,6 +56,7 @@ pub(crate) fn context(engine: &QueryEngine, scope: Arc<ScanScope>) -> Result<Ses
         .with_config(config)
         .with_runtime_env(runtime)
         .with_default_features()
+        .with_physical_optimizer_rule(Arc::new(ViewGroupRule))
         .build();
     let ctx = SessionContext::new_with_state(state);
     ctx.register_udf(ScalarUDF::new_from_impl(UtcDateTrunc::new()));
