@@ -10,7 +10,6 @@
 
 use std::collections::HashMap;
 use std::fmt;
-use std::hash::{BuildHasherDefault, Hasher};
 use std::sync::Arc;
 
 use arrow::array::{Array, ArrayBuilder, ArrayRef, BooleanArray, RecordBatch, StringViewArray, StringViewBuilder};
@@ -220,39 +219,78 @@ fn split(batch: RecordBatch, size: usize) -> Vec<RecordBatch> {
         .collect()
 }
 
-/// A hash of a view: the two halves folded and multiplied. Views of short strings differ in
-/// their low bytes (length and first bytes) as much as in their high ones.
-#[derive(Default)]
-struct ViewHasher(u64);
+/// Groups of strings of up to 12 bytes, keyed by their views: open addressing, linear
+/// probing, at most half full, so a lookup is a multiply and (almost always) one compare.
+struct ShortKeys {
+    /// (view, group); a group of `u32::MAX` marks a free slot.
+    slots: Vec<(u128, u32)>,
+    /// 64 minus the log2 of the slot count: the hash's top bits pick the slot.
+    shift: u32,
+    len: usize,
+}
 
-impl Hasher for ViewHasher {
-    fn finish(&self) -> u64 {
-        self.0
-    }
-
-    fn write(&mut self, bytes: &[u8]) {
-        // Longer strings: FNV-1a, then the same final multiply.
-        let mut h = 0xcbf2_9ce4_8422_2325u64;
-        for b in bytes {
-            h = (h ^ u64::from(*b)).wrapping_mul(0x100_0000_01b3);
+impl Default for ShortKeys {
+    fn default() -> Self {
+        ShortKeys {
+            slots: vec![(0, u32::MAX); 64],
+            shift: 64 - 6,
+            len: 0,
         }
-        self.0 = (self.0 ^ h).wrapping_mul(0x9e37_79b9_7f4a_7c15);
-    }
-
-    fn write_u128(&mut self, v: u128) {
-        let folded = (v as u64) ^ ((v >> 64) as u64).rotate_left(29);
-        self.0 = folded.wrapping_mul(0x9e37_79b9_7f4a_7c15);
-        self.0 ^= self.0 >> 32;
     }
 }
 
-type Fast = BuildHasherDefault<ViewHasher>;
+impl ShortKeys {
+    fn slot(&self, view: u128) -> usize {
+        let folded = (view as u64) ^ ((view >> 64) as u64).rotate_left(29);
+        (folded.wrapping_mul(0x9e37_79b9_7f4a_7c15) >> self.shift) as usize
+    }
+
+    /// The group of `view`, numbered `next` (and `new` called) if it is new.
+    fn group(&mut self, view: u128, next: u32, new: impl FnOnce()) -> u32 {
+        if (self.len + 1) * 2 > self.slots.len() {
+            self.grow();
+        }
+        let mask = self.slots.len() - 1;
+        let mut i = self.slot(view);
+        loop {
+            let (key, group) = self.slots[i];
+            if group == u32::MAX {
+                self.slots[i] = (view, next);
+                self.len += 1;
+                new();
+                return next;
+            }
+            if key == view {
+                return group;
+            }
+            i = (i + 1) & mask;
+        }
+    }
+
+    fn grow(&mut self) {
+        let size = self.slots.len() * 2;
+        let old = std::mem::replace(&mut self.slots, vec![(0, u32::MAX); size]);
+        self.shift -= 1;
+        let mask = self.slots.len() - 1;
+        for (view, group) in old.into_iter().filter(|(_, g)| *g != u32::MAX) {
+            let mut i = self.slot(view);
+            while self.slots[i].1 != u32::MAX {
+                i = (i + 1) & mask;
+            }
+            self.slots[i] = (view, group);
+        }
+    }
+
+    fn bytes(&self) -> usize {
+        self.slots.capacity() * std::mem::size_of::<(u128, u32)>()
+    }
+}
 
 /// Group numbers by key: the view of a string of up to 12 bytes, or a longer string's bytes.
 #[derive(Default)]
 struct Keys {
-    short: HashMap<u128, u32, Fast>,
-    long: HashMap<Box<[u8]>, u32, Fast>,
+    short: ShortKeys,
+    long: HashMap<Box<[u8]>, u32>,
     null: Option<u32>,
     /// Bytes held by `long`'s keys.
     long_bytes: usize,
@@ -286,18 +324,17 @@ impl Grouping {
         self.indices.clear();
         self.indices.reserve(views.len());
         let (keys, values) = (&mut self.keys, &mut self.values);
+        let nulls = views.nulls().filter(|n| n.null_count() > 0);
+        let mut groups = values.len();
         for (i, &view) in views.views().iter().enumerate() {
-            let next = values.len() as u32;
-            let group = if views.is_null(i) {
+            let next = groups as u32;
+            let group = if nulls.is_some_and(|n| n.is_null(i)) {
                 *keys.null.get_or_insert_with(|| {
                     values.append_null();
                     next
                 })
             } else if (view as u32) <= 12 {
-                *keys.short.entry(view).or_insert_with(|| {
-                    values.append_value(views.value(i));
-                    next
-                })
+                keys.short.group(view, next, || values.append_value(views.value(i)))
             } else {
                 let text = views.value(i);
                 match keys.long.get(text.as_bytes()) {
@@ -310,6 +347,7 @@ impl Grouping {
                     }
                 }
             };
+            groups = groups.max(group as usize + 1);
             self.indices.push(group as usize);
         }
         let groups = self.groups();
@@ -335,7 +373,7 @@ impl Grouping {
         // Within the query's memory pool, as DataFusion's own aggregate is.
         let keys = &self.keys;
         let used = self.accumulators.iter().map(|a| a.size()).sum::<usize>()
-            + keys.short.capacity() * 24
+            + keys.short.bytes()
             + keys.long.capacity() * 24
             + keys.long_bytes
             + self.values.len() * 16
@@ -438,6 +476,18 @@ mod tests {
         let (groups, plan) = run(&ours, count).await.unwrap();
         assert!(plan.contains("ViewGroupExec"), "{plan}");
         assert!(groups.contains("| 51 "), "{groups}");
+
+        // Thousands of short keys: the table grows many times over.
+        let schema = Arc::new(Schema::new(vec![Field::new("s", DataType::Utf8View, false)]));
+        let s: StringViewArray = (0..40_000).map(|i| Some(format!("k{}", i * 7 % 9_973))).collect();
+        let batch = RecordBatch::try_new(Arc::clone(&schema), vec![Arc::new(s)]).unwrap();
+        ours.register_table("many", Arc::new(MemTable::try_new(schema, vec![vec![batch]]).unwrap()))
+            .unwrap();
+        let sql = "SELECT count(*) AS groups, min(c) AS lo, max(c) AS hi \
+                   FROM (SELECT s, count(*) AS c FROM many GROUP BY s)";
+        let (got, plan) = run(&ours, sql).await.unwrap();
+        assert!(plan.contains("ViewGroupExec"), "{plan}");
+        assert!(got.contains("| 9973   | 4  | 5  |"), "{got}");
     }
 
     #[tokio::test]
