@@ -7,6 +7,8 @@
 //! outcomes, kinds), and the cold tier reads text columns as views, so this is most
 //! cold group-bys. The aggregates themselves are DataFusion's accumulators, fed group
 //! indices, so the output is exactly the partial state DataFusion's final phase expects.
+//! Groups that outgrow the query's memory pool are handed on early, as DataFusion's partial
+//! phase does, and the final phase merges them.
 
 use std::collections::HashMap;
 use std::fmt;
@@ -29,7 +31,7 @@ use datafusion::physical_plan::stream::RecordBatchStreamAdapter;
 use datafusion::physical_plan::{
     DisplayAs, DisplayFormatType, ExecutionPlan, PlanProperties, SendableRecordBatchStream,
 };
-use futures_util::StreamExt;
+use futures_util::{StreamExt, TryStreamExt};
 
 /// Replaces each eligible partial aggregate with a [`ViewGroupExec`].
 #[derive(Debug, Default)]
@@ -178,7 +180,7 @@ impl ExecutionPlan for ViewGroupExec {
             .map(|a| a.create_groups_accumulator())
             .collect::<Result<Vec<_>>>()?;
         let reservation = MemoryConsumer::new(format!("ViewGroupExec[{partition}]")).register(context.memory_pool());
-        let mut state = Grouping {
+        let state = Grouping {
             group: Arc::clone(&self.group),
             arguments: self.aggregates.iter().map(|a| a.expressions()).collect(),
             filters: self.filters.clone(),
@@ -191,24 +193,41 @@ impl ExecutionPlan for ViewGroupExec {
         };
         let schema = Arc::clone(&self.schema);
         let batch_size = context.session_config().batch_size().max(1);
-        let out = futures_util::stream::once(async move {
-            let mut input = input;
-            while let Some(batch) = input.next().await {
-                state.update(&batch?)?;
-            }
-            state.emit(&schema)
+        // Each step reads input until the groups outgrow the pool (handed on early, as
+        // DataFusion's partial phase does; the final phase merges them) or the input ends.
+        let out = futures_util::stream::try_unfold((input, state, false), move |(input, state, done)| {
+            step(input, state, done, Arc::clone(&schema))
         })
-        .map(move |result| result.map(|batch| split(batch, batch_size)))
-        .flat_map(|result| match result {
-            Ok(batches) => futures_util::stream::iter(batches.into_iter().map(Ok).collect::<Vec<_>>()),
-            Err(e) => futures_util::stream::iter(vec![Err(e)]),
-        });
+        .map_ok(move |batch| futures_util::stream::iter(split(batch, batch_size).into_iter().map(Ok)))
+        .try_flatten();
         Ok(Box::pin(RecordBatchStreamAdapter::new(Arc::clone(&self.schema), out)))
     }
 
     fn metrics(&self) -> Option<MetricsSet> {
         Some(self.metrics.clone_inner())
     }
+}
+
+/// One output batch of a partition and what is left to read, or `None` after the last.
+type Step = Option<(RecordBatch, (SendableRecordBatchStream, Grouping, bool))>;
+
+async fn step(
+    mut input: SendableRecordBatchStream,
+    mut state: Grouping,
+    done: bool,
+    schema: SchemaRef,
+) -> Result<Step> {
+    if done {
+        return Ok(None);
+    }
+    while let Some(batch) = input.next().await {
+        if state.update(&batch?)? {
+            let early = state.emit(&schema)?;
+            return Ok(Some((early, (input, state, false))));
+        }
+    }
+    let last = state.emit(&schema)?;
+    Ok(Some((last, (input, state, true))))
 }
 
 /// `batch` cut into batches of at most `size` rows.
@@ -314,7 +333,8 @@ impl Grouping {
         self.values.len()
     }
 
-    fn update(&mut self, batch: &RecordBatch) -> Result<()> {
+    /// Adds `batch` to the groups; true when they no longer fit the pool and must be emitted.
+    fn update(&mut self, batch: &RecordBatch) -> Result<bool> {
         let _timer = self.metrics.elapsed_compute().timer();
         let array = self.group.evaluate(batch)?.into_array(batch.num_rows())?;
         let views = array
@@ -378,7 +398,12 @@ impl Grouping {
             + keys.long_bytes
             + self.values.len() * 16
             + self.indices.capacity() * 8;
-        self.reservation.try_resize(used)
+        match self.reservation.try_resize(used) {
+            Ok(()) => Ok(false),
+            // Groups to hand on make room; with none, the query is over its limit.
+            Err(_) if self.groups() > 0 => Ok(true),
+            Err(e) => Err(e),
+        }
     }
 
     fn emit(&mut self, schema: &SchemaRef) -> Result<RecordBatch> {
@@ -389,6 +414,8 @@ impl Grouping {
         }
         let batch = RecordBatch::try_new(Arc::clone(schema), columns)?;
         self.metrics.record_output(batch.num_rows());
+        // The accumulators and the builder start empty again; so do the keys.
+        self.keys = Keys::default();
         self.reservation.free();
         Ok(batch)
     }
@@ -506,7 +533,7 @@ mod tests {
 
     #[tokio::test]
     async fn groups_beyond_the_memory_pool_fail_the_query() {
-        let ctx = context(true, 256 * 1024);
+        let ctx = context(true, 300 * 1024);
         let schema = Arc::new(Schema::new(vec![Field::new("s", DataType::Utf8View, false)]));
         let s: StringViewArray = (0..50_000)
             .map(|i| Some(format!("a distinct and long value {i}")))
@@ -519,5 +546,30 @@ mod tests {
             matches!(err.find_root(), DataFusionError::ResourcesExhausted(_)),
             "{err}"
         );
+    }
+
+    #[tokio::test]
+    async fn a_partial_phase_over_the_pool_hands_on_its_groups_and_goes_on() {
+        // Three partitions, each with all 4,000 long keys. A partial phase holding all of
+        // them outgrows the 300 KiB pool (it failed so before emitting early); the final
+        // phase's state fits.
+        let schema = Arc::new(Schema::new(vec![Field::new("s", DataType::Utf8View, false)]));
+        let mut partitions = vec![Vec::new(), Vec::new(), Vec::new()];
+        for (p, partition) in partitions.iter_mut().enumerate() {
+            for b in 0..8 {
+                let s: StringViewArray = (0..1_000)
+                    .map(|i| Some(format!("a host name long enough {}", (b * 1_000 + i + p * 333) % 4_000)))
+                    .collect();
+                partition.push(RecordBatch::try_new(Arc::clone(&schema), vec![Arc::new(s)]).unwrap());
+            }
+        }
+        let sql = "SELECT count(*) AS groups, min(c) AS lo, max(c) AS hi \
+                   FROM (SELECT s, count(*) AS c FROM t GROUP BY s)";
+        let ctx = context(true, 300 * 1024);
+        ctx.register_table("t", Arc::new(MemTable::try_new(schema, partitions).unwrap()))
+            .unwrap();
+        let (got, plan) = run(&ctx, sql).await.unwrap();
+        assert!(plan.contains("ViewGroupExec"), "{plan}");
+        assert!(got.contains("| 4000   | 6  | 6  |"), "{got}");
     }
 }
