@@ -8,6 +8,8 @@ use datafusion::logical_expr::{Between, BinaryExpr, Expr, Like, Operator};
 use datafusion::scalar::ScalarValue;
 use tokio_postgres::types::{ToSql, Type};
 
+use crate::tier::schema;
+
 /// Most values of an `IN` list pushed down; longer lists are left to DataFusion.
 const MAX_IN_LIST: usize = 1_000;
 
@@ -303,10 +305,6 @@ fn canonical_ip(text: &str) -> Option<std::net::IpAddr> {
     (plain && ip.to_string() == text).then_some(ip)
 }
 
-fn is_ip_column(col: &str) -> bool {
-    matches!(col, "source_ip" | "destination_ip")
-}
-
 /// A `LIKE` PostgreSQL evaluates as DataFusion does: case-sensitive, backslash escapes.
 pub(crate) fn same_like(like: &Like) -> bool {
     matches!(like.escape_char, None | Some('\\')) && !like.case_insensitive
@@ -314,9 +312,10 @@ pub(crate) fn same_like(like: &Like) -> bool {
 
 /// The PostgreSQL expression of column `col`, in the type the Arrow schema gives it.
 pub(crate) fn pg_column(col: &str) -> String {
-    match col {
-        "source_ip" | "destination_ip" => format!("host(\"{col}\")"),
-        other => format!("\"{other}\""),
+    if schema::is_address(col) {
+        format!("host(\"{col}\")")
+    } else {
+        format!("\"{col}\"")
     }
 }
 
@@ -342,12 +341,12 @@ impl SqlBuilder {
                 col,
                 op: op @ (Op::Eq | Op::NotEq),
                 value: Value::Text(text),
-            } if is_ip_column(col) && canonical_ip(text).is_some() => {
+            } if schema::is_address(col) && canonical_ip(text).is_some() => {
                 let p = self.bind(Value::Text(text.clone()));
                 self.sql.push_str(&format!("\"{col}\" {} {p}::inet", op.sql()));
             }
             Pred::In { col, values, negated }
-                if is_ip_column(col)
+                if schema::is_address(col)
                     && values
                         .iter()
                         .all(|v| matches!(v, Value::Text(t) if canonical_ip(t).is_some())) =>

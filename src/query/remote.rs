@@ -161,9 +161,9 @@ impl Compiler {
         if !sub.inet.contains(&true) {
             return Some(sub.sql);
         }
-        let (sql, inet) = (sub.sql, sub.inet);
         let t = self.alias();
-        let columns: Vec<String> = inet
+        let columns: Vec<String> = sub
+            .inet
             .iter()
             .enumerate()
             .map(|(i, &address)| {
@@ -174,7 +174,7 @@ impl Compiler {
                 }
             })
             .collect();
-        Some(format!("SELECT {} FROM ({sql}) AS {t}", named(columns)))
+        Some(format!("SELECT {} FROM ({}) AS {t}", named(columns), sub.sql))
     }
 
     /// A column as it is, address or not, when only its equality matters; else `expr`.
